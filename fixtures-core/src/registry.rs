@@ -1,0 +1,116 @@
+//! Fixture declarations, registered through `inventory`, and their counters.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use crate::scope::Scope;
+
+/// What a `#[fixture]` declares: its name, scope and place, plus counters for the report.
+///
+/// Built by the `#[fixture]` attribute; not meant to be written by hand.
+#[derive(Debug)]
+pub struct FixtureMeta {
+    /// The fixture's name (the function's name).
+    pub name: &'static str,
+    /// Its scope.
+    pub scope: Scope,
+    /// `module_path!()` where it is declared.
+    pub module_path: &'static str,
+    /// `file!()` where it is declared.
+    pub file: &'static str,
+    /// `line!()` where it is declared.
+    pub line: u32,
+    pub(crate) stats: Stats,
+}
+
+impl FixtureMeta {
+    /// A declaration with zeroed counters.
+    pub const fn new(
+        name: &'static str,
+        scope: Scope,
+        module_path: &'static str,
+        file: &'static str,
+        line: u32,
+    ) -> FixtureMeta {
+        FixtureMeta {
+            name,
+            scope,
+            module_path,
+            file,
+            line,
+            stats: Stats::new(),
+        }
+    }
+
+    /// A snapshot of this fixture's counters in this process.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+}
+
+/// Counters kept per fixture.
+#[derive(Debug)]
+pub(crate) struct Stats {
+    pub(crate) setups: AtomicU64,
+    pub(crate) failures: AtomicU64,
+    pub(crate) teardowns: AtomicU64,
+    pub(crate) leases: AtomicU64,
+    pub(crate) setup_nanos: AtomicU64,
+    pub(crate) teardown_nanos: AtomicU64,
+}
+
+impl Stats {
+    const fn new() -> Stats {
+        Stats {
+            setups: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            teardowns: AtomicU64::new(0),
+            leases: AtomicU64::new(0),
+            setup_nanos: AtomicU64::new(0),
+            teardown_nanos: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn add_time(counter: &AtomicU64, d: Duration) {
+        counter.fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+    }
+
+    fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            setups: self.setups.load(Relaxed),
+            failures: self.failures.load(Relaxed),
+            teardowns: self.teardowns.load(Relaxed),
+            leases: self.leases.load(Relaxed),
+            setup_time: Duration::from_nanos(self.setup_nanos.load(Relaxed)),
+            teardown_time: Duration::from_nanos(self.teardown_nanos.load(Relaxed)),
+        }
+    }
+}
+
+/// One fixture's counters at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatsSnapshot {
+    /// Successful setups (instances created).
+    pub setups: u64,
+    /// Failed setups.
+    pub failures: u64,
+    /// Instances torn down.
+    pub teardowns: u64,
+    /// Leases handed out (the number of users).
+    pub leases: u64,
+    /// Total time spent in setups.
+    pub setup_time: Duration,
+    /// Total time spent in teardowns.
+    pub teardown_time: Duration,
+}
+
+/// The `inventory` item each `#[fixture]` submits.
+#[derive(Debug)]
+pub struct Registration(pub &'static FixtureMeta);
+
+inventory::collect!(Registration);
+
+/// Every fixture declared in this binary (including those of linked library crates).
+pub fn registered() -> impl Iterator<Item = &'static FixtureMeta> {
+    inventory::iter::<Registration>.into_iter().map(|r| r.0)
+}

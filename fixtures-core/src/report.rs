@@ -1,0 +1,134 @@
+//! What the user sees: logs, problems at exit, and the per-fixture timings report.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::Once;
+
+use crate::config::flag;
+use crate::registry::{self, FixtureMeta, StatsSnapshot};
+
+/// Installs a `tracing` subscriber writing to stderr when `FIXTURES_LOG` is set (an
+/// `EnvFilter` directive such as `debug` or `fixtures_core=trace`). Called on first setup;
+/// does nothing when the program installed its own subscriber.
+pub fn init_logging() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if let Ok(filter) = std::env::var("FIXTURES_LOG") {
+            let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .try_init();
+        }
+    });
+}
+
+/// Reports a problem that must not stop anything (a failed finalizer, a timeout at exit):
+/// as a `tracing` warning, and on stderr.
+pub(crate) fn problem(msg: &str) {
+    tracing::warn!("{msg}");
+    let _ = writeln!(std::io::stderr(), "fixtures: {msg}");
+}
+
+/// One row of the report.
+#[derive(Debug, Clone)]
+pub struct ReportRow {
+    /// The fixture's declaration.
+    pub meta: &'static FixtureMeta,
+    /// Its counters.
+    pub stats: StatsSnapshot,
+}
+
+/// The fixtures used in this process and their counters.
+pub fn rows() -> Vec<ReportRow> {
+    let mut rows: Vec<ReportRow> = registry::registered()
+        .map(|meta| ReportRow {
+            meta,
+            stats: meta.stats(),
+        })
+        .filter(|r| r.stats.leases > 0 || r.stats.failures > 0)
+        .collect();
+    rows.sort_by(|a, b| {
+        (b.stats.setup_time + b.stats.teardown_time).cmp(&(a.stats.setup_time + a.stats.teardown_time))
+    });
+    rows
+}
+
+/// The timings report as a table (like pytest's `--setup-show` and `--durations`).
+pub fn render(rows: &[ReportRow]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<32} {:<7} {:>6} {:>9} {:>6} {:>12} {:>12}",
+        "fixture", "scope", "setups", "teardowns", "users", "setup ms", "teardown ms"
+    );
+    for r in rows {
+        let s = &r.stats;
+        let _ = writeln!(
+            out,
+            "{:<32} {:<7} {:>6} {:>9} {:>6} {:>12.1} {:>12.1}{}",
+            r.meta.name,
+            r.meta.scope.as_str(),
+            s.setups,
+            s.teardowns,
+            s.leases,
+            s.setup_time.as_secs_f64() * 1e3,
+            s.teardown_time.as_secs_f64() * 1e3,
+            if s.failures > 0 { format!("  ({} failed)", s.failures) } else { String::new() }
+        );
+    }
+    out
+}
+
+/// One line of JSON per row (for aggregating the reports of many processes).
+pub fn json_lines(rows: &[ReportRow]) -> String {
+    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    let mut out = String::new();
+    for r in rows {
+        let s = &r.stats;
+        let _ = writeln!(
+            out,
+            "{{\"run\":\"{}\",\"pid\":{},\"fixture\":\"{}\",\"module\":\"{}\",\"scope\":\"{}\",\
+             \"setups\":{},\"failures\":{},\"teardowns\":{},\"leases\":{},\
+             \"setup_ms\":{:.3},\"teardown_ms\":{:.3}}}",
+            esc(crate::identity::run_id()),
+            std::process::id(),
+            esc(r.meta.name),
+            esc(r.meta.module_path),
+            r.meta.scope.as_str(),
+            s.setups,
+            s.failures,
+            s.teardowns,
+            s.leases,
+            s.setup_time.as_secs_f64() * 1e3,
+            s.teardown_time.as_secs_f64() * 1e3,
+        );
+    }
+    out
+}
+
+/// At exit: prints the report when `FIXTURES_REPORT=1`, appends it to `FIXTURES_REPORT_FILE`
+/// when set. Once per process.
+pub(crate) fn at_exit() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let rows = rows();
+        if rows.is_empty() {
+            return;
+        }
+        if flag("FIXTURES_REPORT") {
+            let _ = write!(std::io::stderr(), "\nfixture timings (this process)\n{}", render(&rows));
+        }
+        if let Ok(path) = std::env::var("FIXTURES_REPORT_FILE") {
+            let written = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| f.write_all(json_lines(&rows).as_bytes()));
+            if let Err(e) = written {
+                problem(&format!("cannot append the fixture report to {path}: {e}"));
+            }
+        }
+    });
+}
