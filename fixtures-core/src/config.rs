@@ -23,7 +23,10 @@ impl Config {
         CONFIG
             .get_or_init(|| {
                 Ok(Config {
-                    setup_timeout: duration_var("FIXTURES_SETUP_TIMEOUT", Duration::from_secs(300))?,
+                    setup_timeout: duration_var(
+                        "FIXTURES_SETUP_TIMEOUT",
+                        Duration::from_secs(300),
+                    )?,
                     teardown_timeout: duration_var(
                         "FIXTURES_TEARDOWN_TIMEOUT",
                         Duration::from_secs(30),
@@ -84,7 +87,10 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 /// True when a boolean-ish variable is set to `1`, `true`, `yes` or `on`.
 pub fn flag(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| {
-        matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on"
+        )
     })
 }
 
@@ -102,7 +108,15 @@ mod tests {
 
     #[test]
     fn garbage_and_zero_durations_are_refused() {
-        for bad in ["", "abc", "10h", "-5s", "0", "1.5s", "99999999999999999999m"] {
+        for bad in [
+            "",
+            "abc",
+            "10h",
+            "-5s",
+            "0",
+            "1.5s",
+            "99999999999999999999m",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
         }
     }

@@ -33,7 +33,9 @@ pub enum Error {
         dependency_scope: Scope,
     },
     /// An environment variable has a value the core cannot use.
-    #[error("environment variable {var}={value:?} is not valid: expected {expected}; fix or unset it")]
+    #[error(
+        "environment variable {var}={value:?} is not valid: expected {expected}; fix or unset it"
+    )]
     Config {
         /// The variable.
         var: &'static str,
@@ -122,9 +124,10 @@ impl fmt::Display for SetupError {
         for cause in &self.causes {
             write!(f, "\n  caused by: {cause}")?;
         }
-        let hint = self.hint.as_deref().unwrap_or(
-            "fix the cause above and re-run; FIXTURES_LOG=debug shows each setup step",
-        );
+        let hint = self
+            .hint
+            .as_deref()
+            .unwrap_or("fix the cause above and re-run; FIXTURES_LOG=debug shows each setup step");
         write!(f, "\n  hint: {hint}")?;
         write!(
             f,

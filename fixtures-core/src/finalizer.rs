@@ -70,7 +70,11 @@ impl FinalizerHandle {
     pub fn run_now(self) -> bool {
         match self.take() {
             Some(entry) => {
-                run_guarded(&entry.name, entry.work, Config::or_default().teardown_timeout);
+                run_guarded(
+                    &entry.name,
+                    entry.work,
+                    Config::or_default().teardown_timeout,
+                );
                 true
             }
             None => false,
@@ -158,7 +162,11 @@ mod tests {
         let _ = register("hangs", || std::thread::sleep(Duration::from_secs(5)));
         let start = Instant::now();
         run_all("test", Some(Instant::now() + Duration::from_millis(200)));
-        assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
         // The hanging one used up the deadline; the one registered before it was skipped.
         assert!(!*done.lock());
         assert_eq!(pending(), 0);

@@ -72,7 +72,9 @@ pub fn current_test() -> Option<String> {
     let thread = std::thread::current();
     match thread.name() {
         Some(name) if name != "main" && !name.starts_with("fixtures-") => Some(name.to_owned()),
-        _ => std::env::var("NEXTEST_TEST_NAME").ok().filter(|n| !n.is_empty()),
+        _ => std::env::var("NEXTEST_TEST_NAME")
+            .ok()
+            .filter(|n| !n.is_empty()),
     }
 }
 
@@ -121,7 +123,10 @@ mod tests {
     #[test]
     fn the_current_test_is_named_after_this_thread() {
         let me = current_test().expect("libtest names test threads");
-        assert!(me.ends_with("the_current_test_is_named_after_this_thread"), "{me}");
+        assert!(
+            me.ends_with("the_current_test_is_named_after_this_thread"),
+            "{me}"
+        );
     }
 
     #[test]

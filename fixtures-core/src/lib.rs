@@ -45,9 +45,11 @@
 //! fixture gets it at once. Attach your own advice with [`Hinted`].
 //!
 //! # Teardown and finalizers
-//! A fixture's value is dropped at teardown, after the work registered with
-//! [`Setup::on_teardown`] / [`Setup::on_teardown_async`], and before its dependencies are
-//! released (reverse order of setup). All of it runs on a background runtime owned by this
+//! At teardown the work registered with [`Setup::on_teardown`] / [`Setup::on_teardown_async`]
+//! runs (newest first), then the value is dropped, then its dependencies are released (reverse
+//! order of setup). At exit or on a signal, a test may still hold the value: the registered
+//! work runs anyway, but the value is not dropped under that test — so release anything
+//! outside the process (containers, servers, files) in `on_teardown`, not only in `Drop`. All of it runs on a background runtime owned by this
 //! crate, never on a test's runtime, with a deadline (`FIXTURES_TEARDOWN_TIMEOUT`, default 30 s).
 //! What is alive when the process ends is torn down by [`finalizer`]s: at normal exit, at
 //! `std::process::exit`, and on SIGINT/SIGTERM/SIGHUP (then the process exits with

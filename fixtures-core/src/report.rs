@@ -50,7 +50,8 @@ pub fn rows() -> Vec<ReportRow> {
         .filter(|r| r.stats.leases > 0 || r.stats.failures > 0)
         .collect();
     rows.sort_by(|a, b| {
-        (b.stats.setup_time + b.stats.teardown_time).cmp(&(a.stats.setup_time + a.stats.teardown_time))
+        (b.stats.setup_time + b.stats.teardown_time)
+            .cmp(&(a.stats.setup_time + a.stats.teardown_time))
     });
     rows
 }
@@ -75,7 +76,11 @@ pub fn render(rows: &[ReportRow]) -> String {
             s.leases,
             s.setup_time.as_secs_f64() * 1e3,
             s.teardown_time.as_secs_f64() * 1e3,
-            if s.failures > 0 { format!("  ({} failed)", s.failures) } else { String::new() }
+            if s.failures > 0 {
+                format!("  ({} failed)", s.failures)
+            } else {
+                String::new()
+            }
         );
     }
     out
@@ -118,7 +123,11 @@ pub(crate) fn at_exit() {
             return;
         }
         if flag("FIXTURES_REPORT") {
-            let _ = write!(std::io::stderr(), "\nfixture timings (this process)\n{}", render(&rows));
+            let _ = write!(
+                std::io::stderr(),
+                "\nfixture timings (this process)\n{}",
+                render(&rows)
+            );
         }
         if let Ok(path) = std::env::var("FIXTURES_REPORT_FILE") {
             let written = std::fs::OpenOptions::new()

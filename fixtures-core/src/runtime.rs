@@ -100,7 +100,10 @@ mod tests {
 
     #[test]
     fn blocking_work_returns_its_value_or_times_out() {
-        assert_eq!(blocking_with_deadline(Duration::from_secs(5), || 7).unwrap(), 7);
+        assert_eq!(
+            blocking_with_deadline(Duration::from_secs(5), || 7).unwrap(),
+            7
+        );
         let slow = blocking_with_deadline(Duration::from_millis(20), || {
             std::thread::sleep(Duration::from_millis(500));
         });

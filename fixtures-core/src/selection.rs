@@ -245,7 +245,9 @@ mod tests {
 
     #[test]
     fn filters_skip_option_values() {
-        let f = Filter::parse(&args("--test-threads 4 alpha --skip beta --format pretty gamma"));
+        let f = Filter::parse(&args(
+            "--test-threads 4 alpha --skip beta --format pretty gamma",
+        ));
         assert_eq!(f.names, ["alpha", "gamma"]);
         assert_eq!(f.skips, ["beta"]);
         assert_eq!(f.ignored, Ignored::Skip);
@@ -262,7 +264,10 @@ mod tests {
     #[test]
     fn ignored_flags_are_recognised() {
         assert_eq!(Filter::parse(&args("--ignored")).ignored, Ignored::Only);
-        assert_eq!(Filter::parse(&args("--include-ignored x")).ignored, Ignored::Include);
+        assert_eq!(
+            Filter::parse(&args("--include-ignored x")).ignored,
+            Ignored::Include
+        );
     }
 
     #[test]

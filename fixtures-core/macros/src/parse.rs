@@ -104,7 +104,11 @@ impl Fixture {
         if let Some(e) = errors.0 {
             return Err(e);
         }
-        let (docs, other_attrs) = func.attrs.iter().cloned().partition(|a| a.path().is_ident("doc"));
+        let (docs, other_attrs) = func
+            .attrs
+            .iter()
+            .cloned()
+            .partition(|a| a.path().is_ident("doc"));
         Ok(Fixture {
             scope,
             vis: func.vis.clone(),
@@ -134,7 +138,10 @@ fn parse_scope(attr: TokenStream, errors: &mut Errors) -> Ident {
     let mut scope = default;
     for meta in metas {
         let Meta::NameValue(nv) = &meta else {
-            errors.push(syn::Error::new(meta.span(), "expected `scope = test | module | suite`"));
+            errors.push(syn::Error::new(
+                meta.span(),
+                "expected `scope = test | module | suite`",
+            ));
             continue;
         };
         if !nv.path.is_ident("scope") {
@@ -146,7 +153,9 @@ fn parse_scope(attr: TokenStream, errors: &mut Errors) -> Ident {
         }
         let word = match &nv.value {
             Expr::Path(p) => p.path.get_ident().map(|i| (i.to_string(), i.span())),
-            Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some((s.value(), s.span())),
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(s), ..
+            }) => Some((s.value(), s.span())),
             _ => None,
         };
         match word.as_ref().map(|(w, s)| (w.to_ascii_lowercase(), *s)) {
@@ -166,7 +175,9 @@ fn parse_scope(attr: TokenStream, errors: &mut Errors) -> Ident {
 /// `&Setup` (or `&fixtures_core::Setup`).
 fn is_setup_ref(ty: &Type) -> bool {
     let Type::Reference(r) = ty else { return false };
-    let Type::Path(p) = &*r.elem else { return false };
+    let Type::Path(p) = &*r.elem else {
+        return false;
+    };
     p.path.segments.last().is_some_and(|s| s.ident == "Setup")
 }
 
