@@ -203,7 +203,6 @@ exec "$@"
 ENTRYPOINT
 
 PG_PATH="/usr/lib/postgresql/$PG_MAJOR/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-PG_RECIPE_SHA=$(printf '%s\n%s %s %s\n' "$PG_ENTRYPOINT" "$SUITE" "$PG_MAJOR" "$PG_PATH" | sha256sum | cut -d' ' -f1)
 
 # The Debian mirror this machine's apt uses, else debootstrap's default.
 apt_mirror() {
@@ -219,11 +218,16 @@ ensure_debootstrap() {
   command -v debootstrap >/dev/null 2>&1 && return 0
   [ "$(id -u)" = 0 ] || die "debootstrap is missing and we are not root: install it (apt-get install debootstrap)"
   log "installing debootstrap with apt-get"
-  apt-get update -qq >&2 || die "apt-get update failed"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >&2 || die "apt-get install debootstrap failed"
+  apt-get update -qq >/dev/null || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null || die "apt-get install debootstrap failed"
 }
 
 build_postgres() {
+  # The recipe: entrypoint, settings and this function's own text, so that any
+  # change to how the image is made rebuilds it.
+  local PG_RECIPE_SHA
+  PG_RECIPE_SHA=$({ printf '%s\n%s %s %s\n' "$PG_ENTRYPOINT" "$SUITE" "$PG_MAJOR" "$PG_PATH"
+    declare -f build_postgres; } | sha256sum | cut -d' ' -f1)
   if [ "$force" = 0 ] && docker image inspect "$PG_IMAGE" >/dev/null 2>&1; then
     if [ "$(image_label "$PG_IMAGE" org.fixtures.recipe-sha256)" = "$PG_RECIPE_SHA" ]; then
       log "$PG_IMAGE exists and is up to date: skipping (use --force to rebuild)"
@@ -263,7 +267,9 @@ build_postgres() {
   rm -rf "$dir/var/lib/postgresql/$PG_MAJOR" "$dir/etc/postgresql/$PG_MAJOR"
   mkdir -p "$dir/var/lib/postgresql/data" "$dir/run/postgresql" "$dir/docker-entrypoint-initdb.d"
   chroot "$dir" chown -R postgres:postgres /var/lib/postgresql /run/postgresql
-  chmod 0700 "$dir/var/lib/postgresql/data"
+  # 1777 like the official image: a tmpfs/volume mounted here inherits the mode,
+  # so a PGDATA below it (e.g. .../data/pgdata) stays reachable for postgres.
+  chmod 1777 "$dir/var/lib/postgresql/data"
   chmod 3777 "$dir/run/postgresql"
   printf '%s\n' "$PG_ENTRYPOINT" > "$dir/usr/local/bin/docker-entrypoint.sh"
   chmod 0755 "$dir/usr/local/bin/docker-entrypoint.sh"

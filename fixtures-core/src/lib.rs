@@ -87,6 +87,7 @@ pub mod runtime;
 mod scope;
 mod selection;
 mod setup;
+pub mod watchdog;
 
 pub use config::{flag, parse_duration};
 pub use error::{BoxError, Error, Hinted, SetupError};

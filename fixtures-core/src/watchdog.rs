@@ -1,0 +1,267 @@
+//! A watchdog outside the test processes, for what no exit hook can catch (SIGKILL, a crash).
+//!
+//! The run's *owner* is the process whose life is the run's life: nextest's runner (the parent
+//! of every test process of a run) under nextest, the test process itself under `cargo test`.
+//! A crate that leaves something outside the process (a container, a server, a directory)
+//! calls [`ensure`] with its role; the first process of the run starts the test binary again,
+//! detached, in that role. A `#[ctor]` of the crate calls [`serve_if_role`], which waits until
+//! the owner has died and then runs the crate's cleanup for the run. One watchdog per run and
+//! role (an advisory lock), so a run of 200 nextest processes has one.
+
+use std::fmt;
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A process, told apart from a later one with the same pid by its start time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessRef {
+    /// The process id.
+    pub pid: u32,
+    /// Its start time, in clock ticks since boot (`/proc/PID/stat`, field 22).
+    pub start: u64,
+}
+
+impl ProcessRef {
+    /// The process `pid`, if it exists now.
+    pub fn of(pid: u32) -> Option<ProcessRef> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name (which may hold spaces) start after the last ')'.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // `rest` starts at field 3 (state); field 22 is at index 19.
+        let state = *fields.first()?;
+        if state == "Z" || state == "X" {
+            return None;
+        }
+        Some(ProcessRef {
+            pid,
+            start: fields.get(19)?.parse().ok()?,
+        })
+    }
+
+    /// This process.
+    pub fn current() -> ProcessRef {
+        ProcessRef::of(std::process::id()).unwrap_or(ProcessRef {
+            pid: std::process::id(),
+            start: 0,
+        })
+    }
+
+    /// True while this very process (same pid, same start time) runs.
+    pub fn is_alive(&self) -> bool {
+        ProcessRef::of(self.pid).is_some_and(|p| self.start == 0 || p.start == self.start)
+    }
+
+    /// Parses `pid:start` (as written by `Display`).
+    pub fn parse(text: &str) -> Option<ProcessRef> {
+        let (pid, start) = text.trim().split_once(':')?;
+        Some(ProcessRef {
+            pid: pid.parse().ok()?,
+            start: start.parse().ok()?,
+        })
+    }
+}
+
+impl fmt::Display for ProcessRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.pid, self.start)
+    }
+}
+
+/// The process whose life is the run's life (nextest's runner, or this process).
+pub fn run_owner() -> ProcessRef {
+    static OWNER: OnceLock<ProcessRef> = OnceLock::new();
+    *OWNER.get_or_init(|| {
+        if let Some(owner) = std::env::var("FIXTURES_RUN_OWNER")
+            .ok()
+            .and_then(|s| ProcessRef::parse(&s))
+        {
+            return owner;
+        }
+        if crate::identity::runner() == crate::identity::Runner::Nextest {
+            let ppid = std::os::unix::process::parent_id();
+            if let Some(parent) = ProcessRef::of(ppid) {
+                return parent;
+            }
+        }
+        ProcessRef::current()
+    })
+}
+
+/// Where the framework keeps its state on this machine (`FIXTURES_STATE_DIR`, or a folder of
+/// this user's in the temp directory).
+pub fn state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("FIXTURES_STATE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let uid = std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!("fixtures-state-{uid}"))
+}
+
+/// This run's folder in the state directory (created).
+///
+/// # Errors
+///
+/// When the folder cannot be created.
+pub fn run_dir() -> std::io::Result<PathBuf> {
+    let dir = state_dir().join("runs").join(crate::identity::run_id());
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn lock_path(dir: &Path, role: &str) -> PathBuf {
+    dir.join(format!("watchdog-{role}.lock"))
+}
+
+/// Makes sure a watchdog in `role` watches this run (starting one if none does).
+///
+/// # Errors
+///
+/// When the run folder cannot be written or the watchdog process cannot be started.
+pub fn ensure(role: &'static str) -> std::io::Result<()> {
+    static STARTED: parking_lot::Mutex<Vec<&'static str>> = parking_lot::Mutex::new(Vec::new());
+    let mut started = STARTED.lock();
+    if started.contains(&role) {
+        return Ok(());
+    }
+    let dir = run_dir()?;
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_path(&dir, role))?;
+    if lock.try_lock().is_ok() {
+        // Nobody holds it: no watchdog yet. Start one; it takes the lock itself.
+        lock.unlock()?;
+        let owner = run_owner();
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.env("FIXTURES_ROLE", role)
+            .env("FIXTURES_RUN_ID", crate::identity::run_id())
+            .env("FIXTURES_RUN_OWNER", owner.to_string())
+            .env_remove("NEXTEST_TEST_PHASE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        let child = cmd.spawn()?;
+        tracing::debug!(role, pid = child.id(), owner = %owner, "started watchdog");
+        // Wait (briefly) until it holds the lock, so that this run's next process sees it.
+        let until = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < until {
+            if lock.try_lock().is_err() {
+                break;
+            }
+            lock.unlock()?;
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    started.push(role);
+    Ok(())
+}
+
+/// What a watchdog's cleanup is told about the run it watched.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    /// The run's identity.
+    pub run_id: String,
+    /// The run's owner, now dead.
+    pub owner: ProcessRef,
+    /// The run's folder.
+    pub dir: PathBuf,
+}
+
+/// In a `#[ctor]`: if this process was started as `role`'s watchdog, waits for the run's
+/// owner to die, runs `cleanup`, and exits; otherwise returns at once.
+///
+/// Before `main` nothing else of the test binary has run; `cleanup` may start its own runtime.
+pub fn serve_if_role(role: &str, cleanup: fn(&Watch)) {
+    if std::env::var("FIXTURES_ROLE").ok().as_deref() != Some(role) {
+        return;
+    }
+    let code = serve(role, cleanup);
+    std::process::exit(code);
+}
+
+fn serve(role: &str, cleanup: fn(&Watch)) -> i32 {
+    let (Ok(run_id), Some(owner)) = (
+        std::env::var("FIXTURES_RUN_ID"),
+        std::env::var("FIXTURES_RUN_OWNER")
+            .ok()
+            .and_then(|s| ProcessRef::parse(&s)),
+    ) else {
+        return 2;
+    };
+    let Ok(dir) = run_dir() else { return 2 };
+    let Ok(lock) = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_path(&dir, role))
+    else {
+        return 2;
+    };
+    if lock.try_lock().is_err() {
+        return 0; // another watchdog watches this run
+    }
+    while owner.is_alive() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cleanup(&Watch {
+        run_id,
+        owner,
+        dir: dir.clone(),
+    });
+    let _ = std::fs::remove_file(lock_path(&dir, role));
+    drop(lock);
+    let _ = std::fs::remove_dir(&dir); // only when empty: other roles may still be at work
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_round_trips() {
+        let me = ProcessRef::current();
+        assert!(me.start > 0);
+        assert!(me.is_alive());
+        assert_eq!(ProcessRef::parse(&me.to_string()), Some(me));
+    }
+
+    #[test]
+    fn a_dead_or_reused_pid_is_not_alive() {
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let before = ProcessRef::of(pid);
+        child.wait().unwrap();
+        assert!(!ProcessRef { pid, start: 1 }.is_alive() || before.is_none());
+        let me = ProcessRef::current();
+        let reused = ProcessRef {
+            pid: me.pid,
+            start: me.start + 1,
+        };
+        assert!(
+            !reused.is_alive(),
+            "same pid, other start time: another process"
+        );
+    }
+
+    #[test]
+    fn under_cargo_test_the_run_owner_is_this_process() {
+        if crate::identity::runner() == crate::identity::Runner::CargoTest
+            && std::env::var_os("FIXTURES_RUN_OWNER").is_none()
+        {
+            assert_eq!(run_owner(), ProcessRef::current());
+        } else {
+            assert_ne!(run_owner().pid, std::process::id());
+        }
+    }
+}
