@@ -441,3 +441,17 @@ fn dependencies_are_torn_down_in_reverse_order_of_setup() {
         "{m:#?}"
     );
 }
+
+/// Checks the markers of a real `cargo nextest run` of the scenario, recorded by
+/// `cargo xtask test` (which sets `FIXTURES_CHECK_NEXTEST_MARKERS` and runs this with `--ignored`).
+#[test]
+#[ignore = "run by `cargo xtask test` after a real nextest run of the scenario"]
+fn markers_of_a_real_nextest_run() {
+    let path = std::env::var("FIXTURES_CHECK_NEXTEST_MARKERS")
+        .expect("FIXTURES_CHECK_NEXTEST_MARKERS names the marker file of the nextest run");
+    let m = markers::read(Path::new(&path));
+    assert_scenario_counts(&m, 15);
+    let runs: std::collections::HashSet<&str> = m.iter().map(|x| x.run.as_str()).collect();
+    assert_eq!(runs.len(), 1, "all processes of one nextest run share its run id: {runs:?}");
+    assert!(!runs.iter().next().unwrap().starts_with('p'), "NEXTEST_RUN_ID was used");
+}
