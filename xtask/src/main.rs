@@ -1,1 +1,156 @@
-fn main() {}
+//! The project's two commands.
+//!
+//! - `cargo xtask demo`: the main job. Sets up what is missing, runs the example test suites
+//!   (on the Docker backend when an engine is there, else on local Postgres binaries) and
+//!   prints the fixture timings report.
+//! - `cargo xtask test`: the tests. Sets up what is missing (Docker required), then format
+//!   check, clippy, docs, the whole suite under `cargo test` and under `cargo nextest run`,
+//!   the short benchmarks, and a check that nothing of ours is left behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+mod report;
+mod setup;
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    let result = match task.as_str() {
+        "demo" => demo(),
+        "test" => test(),
+        _ => Err("usage: cargo xtask demo | test".to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask {task}: FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Runs a command in the workspace root, echoing it; fails on a non-zero exit.
+pub(crate) fn run(cmd: &mut Command) -> Result {
+    let shown = format!("{cmd:?}").replace('"', "");
+    eprintln!("\n==> {shown}");
+    let start = Instant::now();
+    let status = cmd
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot start {shown}: {e}"))?;
+    eprintln!("<== {:.1}s {shown}", start.elapsed().as_secs_f64());
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} exited with {status}"))
+    }
+}
+
+fn cargo(args: &[&str]) -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.args(args);
+    c
+}
+
+fn demo() -> Result {
+    let docker = setup::docker_available();
+    setup::postgres_binaries()?;
+    if docker {
+        setup::images()?;
+    } else {
+        eprintln!("Docker is not available: the examples run on local Postgres binaries.");
+    }
+    let report_file =
+        std::env::temp_dir().join(format!("fixtures-demo-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&report_file);
+    let mut cmd = cargo(&["test", "-p", "examples"]);
+    cmd.env("FIXTURES_REPORT_FILE", &report_file);
+    if !docker {
+        cmd.env("FIXTURES_PG_BACKEND", "local");
+    }
+    run(&mut cmd)?;
+    let text = std::fs::read_to_string(&report_file).unwrap_or_default();
+    let rows = report::aggregate(&text);
+    println!(
+        "\nfixture timings (all example test binaries)\n{}",
+        report::table(&rows)
+    );
+    println!("{}", report::summary(&rows));
+    let _ = std::fs::remove_file(&report_file);
+    Ok(())
+}
+
+fn test() -> Result {
+    setup::require_docker()?;
+    setup::nextest()?;
+    setup::postgres_binaries()?;
+    setup::images()?;
+    let env = [("FIXTURES_REQUIRE_DOCKER", "1")];
+    run(&mut cargo(&["fmt", "--all", "--check"]))?;
+    run(&mut cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo(&["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-Dwarnings"))?;
+    run(cargo(&["test", "--workspace"]).envs(env))?;
+    run(cargo(&["nextest", "run", "--workspace"]).envs(env))?;
+    real_nextest_markers()?;
+    run(&mut cargo(&[
+        "bench",
+        "-p",
+        "fixtures-core",
+        "--bench",
+        "lease",
+        "--",
+        "--quick",
+    ]))?;
+    setup::assert_nothing_left()
+}
+
+/// The 3 × 5 scope scenario under a real `cargo nextest run`, checked from its markers.
+fn real_nextest_markers() -> Result {
+    let file = std::env::temp_dir().join(format!(
+        "fixtures-nextest-markers-{}.tsv",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&file);
+    run(cargo(&[
+        "nextest",
+        "run",
+        "-p",
+        "fixtures-core",
+        "--test",
+        "scopes",
+        "-E",
+        "test(/^scenario::/)",
+    ])
+    .env("FIXTURES_MARKERS", &file))?;
+    let checked = run(cargo(&[
+        "test",
+        "-p",
+        "fixtures-core",
+        "--test",
+        "scopes",
+        "--",
+        "--ignored",
+        "--exact",
+        "check::markers_of_a_real_nextest_run",
+    ])
+    .env("FIXTURES_CHECK_NEXTEST_MARKERS", &file));
+    let _ = std::fs::remove_file(&file);
+    checked
+}

@@ -452,6 +452,13 @@ fn markers_of_a_real_nextest_run() {
     let m = markers::read(Path::new(&path));
     assert_scenario_counts(&m, 15);
     let runs: std::collections::HashSet<&str> = m.iter().map(|x| x.run.as_str()).collect();
-    assert_eq!(runs.len(), 1, "all processes of one nextest run share its run id: {runs:?}");
-    assert!(!runs.iter().next().unwrap().starts_with('p'), "NEXTEST_RUN_ID was used");
+    assert_eq!(
+        runs.len(),
+        1,
+        "all processes of one nextest run share its run id: {runs:?}"
+    );
+    assert!(
+        !runs.iter().next().unwrap().starts_with('p'),
+        "NEXTEST_RUN_ID was used"
+    );
 }

@@ -1,0 +1,104 @@
+//! Adds up the fixture reports (JSON lines) that every test process appended.
+
+use std::collections::BTreeMap;
+
+/// Per fixture: scope, setups, teardowns, users, setup ms, teardown ms, failures.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Row {
+    scope: String,
+    setups: u64,
+    teardowns: u64,
+    leases: u64,
+    failures: u64,
+    setup_ms: f64,
+    teardown_ms: f64,
+    processes: u64,
+}
+
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let start = line.find(&format!("\"{key}\":"))? + key.len() + 3;
+    let rest = &line[start..];
+    let rest = rest.strip_prefix('"').unwrap_or(rest);
+    let end = rest.find(['"', ',', '}'])?;
+    Some(&rest[..end])
+}
+
+pub(crate) fn aggregate(text: &str) -> BTreeMap<String, Row> {
+    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+    for line in text.lines() {
+        let (Some(name), Some(module)) = (field(line, "fixture"), field(line, "module")) else {
+            continue;
+        };
+        let num = |k: &str| {
+            field(line, k)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        let row = rows.entry(format!("{module}::{name}")).or_default();
+        row.scope = field(line, "scope").unwrap_or("?").to_owned();
+        row.setups += num("setups") as u64;
+        row.teardowns += num("teardowns") as u64;
+        row.leases += num("leases") as u64;
+        row.failures += num("failures") as u64;
+        row.setup_ms += num("setup_ms");
+        row.teardown_ms += num("teardown_ms");
+        row.processes += 1;
+    }
+    rows
+}
+
+pub(crate) fn table(rows: &BTreeMap<String, Row>) -> String {
+    let mut out = format!(
+        "{:<48} {:<7} {:>6} {:>9} {:>6} {:>10} {:>12}\n",
+        "fixture", "scope", "setups", "teardowns", "users", "setup ms", "teardown ms"
+    );
+    for (name, r) in rows {
+        out += &format!(
+            "{:<48} {:<7} {:>6} {:>9} {:>6} {:>10.1} {:>12.1}{}\n",
+            name,
+            r.scope,
+            r.setups,
+            r.teardowns,
+            r.leases,
+            r.setup_ms,
+            r.teardown_ms,
+            if r.failures > 0 {
+                format!("  ({} failed)", r.failures)
+            } else {
+                String::new()
+            }
+        );
+    }
+    out
+}
+
+pub(crate) fn summary(rows: &BTreeMap<String, Row>) -> String {
+    let sum = |f: fn(&Row) -> f64| rows.values().map(f).sum::<f64>();
+    format!(
+        "fixtures: {} fixtures, {} setups, {} teardowns, {} uses, {} failed setups; \
+         {:.0} ms in setup, {:.0} ms in teardown",
+        rows.len(),
+        sum(|r| r.setups as f64),
+        sum(|r| r.teardowns as f64),
+        sum(|r| r.leases as f64),
+        sum(|r| r.failures as f64),
+        sum(|r| r.setup_ms),
+        sum(|r| r.teardown_ms),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_of_several_processes_add_up() {
+        let text = "{\"run\":\"r\",\"pid\":1,\"fixture\":\"db\",\"module\":\"m\",\"scope\":\"suite\",\"setups\":1,\"failures\":0,\"teardowns\":1,\"leases\":3,\"setup_ms\":10.5,\"teardown_ms\":2.000}\n\
+                    {\"run\":\"r\",\"pid\":2,\"fixture\":\"db\",\"module\":\"m\",\"scope\":\"suite\",\"setups\":1,\"failures\":0,\"teardowns\":1,\"leases\":2,\"setup_ms\":1.5,\"teardown_ms\":1.000}\n";
+        let rows = aggregate(text);
+        let r = &rows["m::db"];
+        assert_eq!((r.setups, r.teardowns, r.leases, r.processes), (2, 2, 5, 2));
+        assert!((r.setup_ms - 12.0).abs() < 1e-9);
+        assert!(summary(&rows).starts_with("fixtures: 1 fixtures, 2 setups, 2 teardowns, 5 uses"));
+    }
+}

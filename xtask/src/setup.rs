@@ -1,0 +1,98 @@
+//! Installs what the commands need on a fresh machine of this project's kind.
+
+use std::process::{Command, Stdio};
+
+use crate::{Result, root, run};
+
+fn ok(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+pub(crate) fn docker_available() -> bool {
+    ok(Command::new("timeout").args(["10", "docker", "info"]))
+}
+
+pub(crate) fn require_docker() -> Result {
+    if docker_available() {
+        Ok(())
+    } else {
+        Err(
+            "the tests need a running Docker Engine (`docker info` failed): start it, or point \
+             DOCKER_HOST at one"
+                .into(),
+        )
+    }
+}
+
+pub(crate) fn nextest() -> Result {
+    if ok(Command::new("cargo").args(["nextest", "--version"])) {
+        return Ok(());
+    }
+    run(Command::new("cargo").args(["install", "cargo-nextest", "--locked"]))
+}
+
+/// Postgres server binaries (`initdb`, `postgres`) for the local backend, from Debian's
+/// packages when missing.
+pub(crate) fn postgres_binaries() -> Result {
+    let found = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| d.flatten().any(|e| e.path().join("bin/initdb").exists()))
+        .unwrap_or(false);
+    if found || ok(Command::new("initdb").arg("--version")) {
+        return Ok(());
+    }
+    eprintln!("Postgres server binaries are missing: installing them from Debian's packages");
+    run(Command::new("apt-get").arg("update"))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "--no-install-recommends", "postgresql"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+/// The local images the tests use (built from Debian's packages; no registry is needed).
+pub(crate) fn images() -> Result {
+    run(Command::new("bash").arg(root().join("scripts/build-images.sh")))
+}
+
+/// After the suites: no container, network or server of ours may be left.
+pub(crate) fn assert_nothing_left() -> Result {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "-q",
+            "--filter",
+            "label=org.fixtures.managed-by=fixtures",
+        ])
+        .output()
+        .map_err(|e| format!("docker ps: {e}"))?;
+    let containers = String::from_utf8_lossy(&out.stdout).lines().count();
+    let out = Command::new("docker")
+        .args([
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            "label=org.fixtures.managed-by=fixtures",
+        ])
+        .output()
+        .map_err(|e| format!("docker network ls: {e}"))?;
+    let networks = String::from_utf8_lossy(&out.stdout).lines().count();
+    let servers = Command::new("pgrep")
+        .args(["-f", "fixtures-pg-"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
+        .unwrap_or(0);
+    eprintln!(
+        "\nleft behind: {containers} containers, {networks} networks, {servers} local servers"
+    );
+    if containers + networks + servers == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "the test run left {containers} containers, {networks} networks and {servers} local \
+             Postgres servers of ours"
+        ))
+    }
+}
