@@ -1,4 +1,4 @@
-//! Scoped test fixtures for Rust: declared once, injected by [`rstest`], set up once per
+//! Scoped test fixtures for Rust: declared once, injected by `#[rstest]`, set up once per
 //! test, module or suite, and always torn down.
 //!
 //! ```
