@@ -57,6 +57,11 @@ impl<T: Send + Sync + 'static> Clone for Lease<T> {
 impl<T: Send + Sync + 'static> Drop for Lease<T> {
     fn drop(&mut self) {
         if let Some(instance) = self.instance.take() {
+            if let Some(test) = &self.owner
+                && std::thread::panicking()
+            {
+                crate::selection::mark_failed(test);
+            }
             self.fixture.release(instance, self.owner.take());
         }
     }

@@ -97,7 +97,7 @@ pub use identity::{Runner, current_test, is_listing, module_of, run_id, runner};
 pub use lease::Lease;
 pub use registry::{FixtureMeta, StatsSnapshot, registered};
 pub use scope::Scope;
-pub use selection::selected_tests;
+pub use selection::{selected_tests, test_failed};
 pub use setup::Setup;
 
 /// What a test file needs: `use fixtures_core::prelude::*;`.

@@ -33,6 +33,22 @@ struct Tracker {
 }
 
 static TRACKER: Mutex<Option<Tracker>> = Mutex::new(None);
+static FAILED: Mutex<Vec<Arc<str>>> = Mutex::new(Vec::new());
+
+/// Records that `test` failed (one of its leases was dropped while it panicked).
+pub(crate) fn mark_failed(test: &Arc<str>) {
+    let mut failed = FAILED.lock();
+    if !failed.iter().any(|t| t == test) {
+        failed.push(test.clone());
+    }
+}
+
+/// True when the test (by its full path) has failed by panicking in this process: its
+/// fixture leases were given back while it unwound. Teardown code uses it to keep what a
+/// failed test leaves for debugging.
+pub fn test_failed(test: &str) -> bool {
+    FAILED.lock().iter().any(|t| &**t == test)
+}
 
 fn with<R>(f: impl FnOnce(&mut Tracker) -> R) -> R {
     f(TRACKER.lock().get_or_insert_with(Tracker::default))

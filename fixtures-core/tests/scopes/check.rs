@@ -325,10 +325,17 @@ fn assert_all_torn_down(m: &[Marker]) {
 #[test]
 fn teardown_runs_after_a_panicking_test() {
     let file = marker_file("panic");
-    let out = run(child(&["--ignored", "--exact", "faults::panics"], &file));
+    let out = run(child(
+        &["--ignored", "--exact", "faults::panics", "faults::passes"],
+        &file,
+    ));
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("this test fails on purpose"));
-    assert_all_torn_down(&markers::read(&file));
+    let m = markers::read(&file);
+    assert_all_torn_down(&m);
+    position(&m, "verdict", "failed", "faults::panics");
+    assert_eq!(count(&m, "verdict", "failed"), 1, "{m:#?}");
+    assert_eq!(count(&m, "verdict", "passed"), 1, "faults::passes did not fail\n{m:#?}");
 }
 
 #[test]

@@ -9,12 +9,35 @@ use rstest::rstest;
 use crate::markers::{Marked, mark};
 use crate::scenario::{module_res, suite_res, test_res};
 
+/// Marks, at teardown, whether its test failed (as keep-on-failure needs to know).
+#[fixture(scope = test)]
+pub fn failure_watch(setup: &Setup) -> String {
+    let test = setup.test().expect("a test").to_owned();
+    let watched = test.clone();
+    setup.on_teardown("failure watch", move || {
+        let verdict = if fixtures_core::test_failed(&test) { "failed" } else { "passed" };
+        mark("verdict", verdict, &test);
+    });
+    watched
+}
+
 #[rstest]
 #[ignore = "run by check::teardown_runs_after_a_panicking_test"]
-fn panics(suite_res: Lease<Marked>, module_res: Lease<Marked>, test_res: Lease<Marked>) {
-    let _ = (&suite_res, &module_res, &test_res);
+fn panics(
+    suite_res: Lease<Marked>,
+    module_res: Lease<Marked>,
+    test_res: Lease<Marked>,
+    failure_watch: Lease<String>,
+) {
+    let _ = (&suite_res, &module_res, &test_res, &failure_watch);
     mark("test", "faults::panics", "");
     panic!("this test fails on purpose");
+}
+
+#[rstest]
+#[ignore = "run by check::teardown_runs_after_a_panicking_test"]
+fn passes(failure_watch: Lease<String>) {
+    let _ = &failure_watch;
 }
 
 #[rstest]

@@ -1,0 +1,1 @@
+//! Listing the tables to clean from the catalog.

@@ -1,0 +1,1 @@
+//! Cleaning a shared database between tests.

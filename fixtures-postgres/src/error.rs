@@ -1,0 +1,120 @@
+//! The one error type of fixtures-postgres.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong with a test server or a test database.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No backend could provide a server.
+    #[error("no Postgres server for the tests: {reason}; hint: {hint}")]
+    NoBackend {
+        /// Why.
+        reason: String,
+        /// What to do.
+        hint: String,
+    },
+    /// A setting (environment variable or option) has a value that cannot be used.
+    #[error("{setting}={value:?} is not valid: {expected}")]
+    Config {
+        /// The setting.
+        setting: String,
+        /// Its value.
+        value: String,
+        /// What was expected.
+        expected: String,
+    },
+    /// The local backend could not run `initdb` / `postgres`.
+    #[error("local Postgres server: {step} failed: {detail}")]
+    LocalServer {
+        /// Which step (find binaries, initdb, start, ...).
+        step: &'static str,
+        /// What went wrong, with the server's output when there is some.
+        detail: String,
+    },
+    /// The Docker backend failed.
+    #[error("Postgres container: {0}")]
+    Docker(#[from] fixtures_docker::Error),
+    /// The server did not accept connections in time.
+    #[error("Postgres at {address} did not accept connections within {waited:?}: {last_error}")]
+    NotReady {
+        /// Where.
+        address: String,
+        /// How long we waited.
+        waited: std::time::Duration,
+        /// The last connection error.
+        last_error: String,
+    },
+    /// A statement failed.
+    #[error("{action} on database `{database}`: {source}")]
+    Sql {
+        /// What was being done.
+        action: String,
+        /// On which database.
+        database: String,
+        /// The server's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A migration failed.
+    #[error("migration {version} ({file}) failed on database `{database}`: {message}")]
+    Migration {
+        /// The migration's version.
+        version: i64,
+        /// Its file / description.
+        file: String,
+        /// The template or database it ran on.
+        database: String,
+        /// The server's message.
+        message: String,
+    },
+    /// Migrations could not be read.
+    #[error("cannot read migrations from {path}: {message}")]
+    MigrationSource {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// A seed SQL file failed.
+    #[error("seed file {file} failed on database `{database}`: {message}")]
+    Seed {
+        /// The file.
+        file: PathBuf,
+        /// The database.
+        database: String,
+        /// The server's message.
+        message: String,
+    },
+    /// The framework refuses to clean or drop a database it did not create.
+    #[error(
+        "refusing to {action} database `{database}`: it does not carry the fixtures mark, so it \
+         was not created by this framework (nothing was touched); hint: point the tests at a \
+         server or database of their own"
+    )]
+    NotOurs {
+        /// Clean or drop.
+        action: &'static str,
+        /// The database.
+        database: String,
+    },
+    /// Waiting for the turn on a shared database took too long.
+    #[error("waited {waited:?} for the turn on shared database `{database}`")]
+    TurnTimeout {
+        /// The database.
+        database: String,
+        /// How long.
+        waited: std::time::Duration,
+    },
+}
+
+impl Error {
+    pub(crate) fn sql(action: impl Into<String>, database: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Error {
+        let (action, database) = (action.into(), database.into());
+        move |source| Error::Sql {
+            action,
+            database,
+            source,
+        }
+    }
+}
