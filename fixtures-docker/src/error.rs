@@ -24,7 +24,9 @@ pub enum Error {
         cause: String,
     },
     /// An environment variable of this crate has a value it cannot use.
-    #[error("environment variable {var}={value:?} is not valid: expected {expected}; fix or unset it")]
+    #[error(
+        "environment variable {var}={value:?} is not valid: expected {expected}; fix or unset it"
+    )]
     Config {
         /// The variable.
         var: &'static str,
@@ -86,17 +88,15 @@ pub enum Error {
     },
     /// The container did not become ready before the deadline (it has been removed).
     #[error(
-        "container `{container}` (image `{image}`) was not ready after {waited:.1?} (deadline \
-         {deadline:?}, set with `ContainerSpec::startup_timeout`); last probe error: \
-         {last_error}; its last log lines:\n{logs}"
+        "container `{container}` (image `{image}`) was not ready within {deadline:?} (set \
+         with `ContainerSpec::startup_timeout`); last probe error: {last_error}; its last log \
+         lines:\n{logs}"
     )]
     NotReady {
         /// The container's name.
         container: String,
         /// The image reference.
         image: String,
-        /// How long it was waited for.
-        waited: Duration,
         /// The overall readiness deadline.
         deadline: Duration,
         /// What the last failing probe said.
@@ -133,7 +133,9 @@ pub enum Error {
         cause: String,
     },
     /// Removing a container failed.
-    #[error("cannot remove container `{container}`: {cause}; remove it with `docker rm -f {container}`")]
+    #[error(
+        "cannot remove container `{container}`: {cause}; remove it with `docker rm -f {container}`"
+    )]
     Remove {
         /// The container's name.
         container: String,
@@ -151,7 +153,9 @@ pub enum Error {
         cause: String,
     },
     /// The state shared by the processes of a run (lock and lease files) could not be used.
-    #[error("cannot use the shared state at {path}: {cause}; hint: check FIXTURES_STATE_DIR and its permissions")]
+    #[error(
+        "cannot use the shared state at {path}: {cause}; hint: check FIXTURES_STATE_DIR and its permissions"
+    )]
     SharedState {
         /// The file or folder.
         path: String,
@@ -223,7 +227,7 @@ mod tests {
     #[test]
     fn a_cause_chain_is_joined_without_repeats() {
         let inner = std::io::Error::other("connection refused");
-        let outer = std::io::Error::new(std::io::ErrorKind::Other, inner);
+        let outer = std::io::Error::other(inner);
         assert_eq!(chain(&outer), "connection refused");
     }
 }

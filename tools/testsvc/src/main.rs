@@ -17,6 +17,8 @@
 //! * `TESTSVC_PROBE=host:port`: before serving, retry (every 200 ms, for up to 30 s)
 //!   `GET /health` on `host:port`; print `probe ok HOST:PORT status=200` on success,
 //!   or `probe failed: ERR` and exit 3 at the deadline.
+//! * `TESTSVC_PROBE_TCP=host:port`: the same with a TCP connect only (for services that do
+//!   not speak HTTP, e.g. a database); prints `probe ok HOST:PORT tcp`.
 //!
 //! Signals: as PID 1 in a container the kernel would ignore `SIGTERM` and `SIGINT`
 //! (no default action for PID 1), so a minimal handler is installed through libc's
@@ -115,6 +117,16 @@ fn main() {
         }
     }
 
+    if let Ok(target) = env::var("TESTSVC_PROBE_TCP") {
+        match retry(|| connect(&target).map(drop)) {
+            Ok(()) => say(&format!("probe ok {target} tcp")),
+            Err(e) => {
+                say(&format!("probe failed: {e}"));
+                process::exit(3)
+            }
+        }
+    }
+
     thread::sleep(Duration::from_millis(delay_ms));
     let listener = TcpListener::bind(("0.0.0.0", port)).unwrap_or_else(|e| {
         eprintln!("testsvc: cannot listen on port {port}: {e}");
@@ -201,9 +213,14 @@ fn reason(status: u16) -> &'static str {
 /// Retries `GET /health` on `target` until it answers or the deadline passes;
 /// returns the status code of the first answer, or the last error.
 fn probe(target: &str) -> Result<u16, String> {
+    retry(|| probe_once(target))
+}
+
+/// Retries `attempt` every `PROBE_INTERVAL` until it succeeds or `PROBE_DEADLINE` passes.
+fn retry<T>(mut attempt: impl FnMut() -> Result<T, String>) -> Result<T, String> {
     let deadline = Instant::now() + PROBE_DEADLINE;
     loop {
-        let err = match probe_once(target) {
+        let err = match attempt() {
             Ok(status) => return Ok(status),
             Err(e) => e,
         };
@@ -215,14 +232,20 @@ fn probe(target: &str) -> Result<u16, String> {
 }
 
 /// One probe attempt: resolve, connect, send `GET /health`, parse the status line.
-fn probe_once(target: &str) -> Result<u16, String> {
+/// Resolves `target` and connects to it.
+fn connect(target: &str) -> Result<(TcpStream, std::net::SocketAddr), String> {
     let addr = target
         .to_socket_addrs()
         .map_err(|e| format!("resolve {target}: {e}"))?
         .next()
         .ok_or_else(|| format!("resolve {target}: no address"))?;
-    let mut stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
         .map_err(|e| format!("connect {addr}: {e}"))?;
+    Ok((stream, addr))
+}
+
+fn probe_once(target: &str) -> Result<u16, String> {
+    let (mut stream, addr) = connect(target)?;
     let io = |e: io::Error| format!("{addr}: {e}");
     stream.set_read_timeout(Some(IO_TIMEOUT)).map_err(io)?;
     write!(

@@ -1,0 +1,434 @@
+//! Every call to the Docker engine, in one place: bollard in, our own types out.
+//!
+//! Each method is one engine operation; errors become [`ClientError`] (the engine's status
+//! and message), which the callers turn into the crate's [`Error`](crate::Error) with context.
+//! The client holds no pooled connections (bollard keeps none idle), so it may be used from
+//! any runtime; the crate still runs its engine work on the core's background runtime.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use bollard::Docker;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::models::{
+    ContainerCreateBody, ContainerStateStatusEnum, ContainerSummaryStateEnum, EndpointSettings,
+    HostConfig, NetworkCreateRequest, NetworkingConfig, PortBinding,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
+    ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RenameContainerOptionsBuilder,
+};
+use futures_util::{Stream, StreamExt, TryStreamExt};
+
+use crate::engine::Endpoint;
+use crate::error::chain;
+use crate::spec::ContainerSpec;
+
+/// The read timeout of one engine request (streams excepted), in seconds.
+const REQUEST_TIMEOUT_SECS: u64 = 120;
+
+/// What the engine said when an operation failed.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientError {
+    /// The HTTP status of the engine's answer, when it answered.
+    pub(crate) status: Option<u16>,
+    pub(crate) message: String,
+}
+
+impl ClientError {
+    pub(crate) fn is_not_found(&self) -> bool {
+        self.status == Some(404)
+    }
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.status {
+            Some(s) => write!(f, "{} (engine status {s})", self.message.trim()),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl From<bollard::errors::Error> for ClientError {
+    fn from(e: bollard::errors::Error) -> Self {
+        match e {
+            bollard::errors::Error::DockerResponseServerError {
+                status_code,
+                message,
+            } => ClientError {
+                status: Some(status_code),
+                message,
+            },
+            other => ClientError {
+                status: None,
+                message: chain(&other),
+            },
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, ClientError>;
+
+/// A container as the engine describes it.
+#[derive(Debug, Clone)]
+pub(crate) struct Inspected {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    /// `created`, `running`, `exited`...
+    pub(crate) status: String,
+    pub(crate) exit_code: Option<i64>,
+    pub(crate) error: Option<String>,
+    /// Container port → its bindings (`host_ip`, `host_port`).
+    pub(crate) ports: BTreeMap<u16, Vec<(String, u16)>>,
+}
+
+/// A container or network found by its labels.
+#[derive(Debug, Clone)]
+pub(crate) struct Listed {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) labels: BTreeMap<String, String>,
+    /// Containers: running now (networks: always true).
+    pub(crate) running: bool,
+}
+
+/// One event of an image pull.
+#[derive(Debug, Clone)]
+pub(crate) struct PullEvent {
+    pub(crate) layer: Option<String>,
+    pub(crate) status: String,
+    pub(crate) current: Option<u64>,
+    pub(crate) total: Option<u64>,
+}
+
+/// What a container is created with, besides its spec.
+pub(crate) struct CreateRequest<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) spec: &'a ContainerSpec,
+    pub(crate) labels: &'a BTreeMap<String, String>,
+    /// The host address ports are published on.
+    pub(crate) bind_ip: &'a str,
+}
+
+/// The engine client.
+#[derive(Debug, Clone)]
+pub(crate) struct Client {
+    docker: Docker,
+}
+
+fn label_filters(labels: &[String]) -> HashMap<String, Vec<String>> {
+    HashMap::from([("label".to_owned(), labels.to_vec())])
+}
+
+impl Client {
+    /// A client for `endpoint` (no request made yet).
+    pub(crate) fn new(endpoint: &Endpoint) -> Result<Client> {
+        let version = bollard::API_DEFAULT_VERSION;
+        let docker = match endpoint {
+            Endpoint::Unix { path } => {
+                Docker::connect_with_unix(&format!("unix://{path}"), REQUEST_TIMEOUT_SECS, version)?
+            }
+            Endpoint::Tcp { .. } => {
+                Docker::connect_with_http(&endpoint.url(), REQUEST_TIMEOUT_SECS, version)?
+            }
+        };
+        Ok(Client { docker })
+    }
+
+    /// Pings the engine and settles on the API version both sides speak.
+    pub(crate) async fn handshake(self) -> Result<Client> {
+        self.docker.ping().await?;
+        Ok(Client {
+            docker: self.docker.negotiate_version().await?,
+        })
+    }
+
+    /// True when `image` (`name:tag`) is present locally.
+    pub(crate) async fn image_present(&self, image: &str) -> Result<bool> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = ClientError::from(e);
+                if e.is_not_found() { Ok(false) } else { Err(e) }
+            }
+        }
+    }
+
+    /// Pulls `image:tag`, reporting each progress event.
+    pub(crate) async fn pull(
+        &self,
+        image: &str,
+        tag: &str,
+        mut on_event: impl FnMut(PullEvent),
+    ) -> Result<()> {
+        let mut options = CreateImageOptionsBuilder::new().from_image(image);
+        if !tag.is_empty() {
+            options = options.tag(tag);
+        }
+        let mut stream = self.docker.create_image(Some(options.build()), None, None);
+        while let Some(info) = stream.next().await {
+            let info = info?;
+            let detail = info.progress_detail.unwrap_or_default();
+            on_event(PullEvent {
+                layer: info.id,
+                status: info.status.unwrap_or_default(),
+                current: detail.current.and_then(|c| u64::try_from(c).ok()),
+                total: detail.total.and_then(|t| u64::try_from(t).ok()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Creates a container; returns its id.
+    pub(crate) async fn create(&self, req: CreateRequest<'_>) -> Result<String> {
+        let spec = req.spec;
+        let port_key = |p: &u16| format!("{p}/tcp");
+        let mut labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
+        labels.extend(req.labels.clone());
+        let port_bindings = spec
+            .ports
+            .iter()
+            .map(|p| {
+                let binding = PortBinding {
+                    host_ip: Some(req.bind_ip.to_owned()),
+                    host_port: Some(String::new()),
+                };
+                (port_key(p), Some(vec![binding]))
+            })
+            .collect();
+        let host_config = HostConfig {
+            port_bindings: Some(port_bindings),
+            tmpfs: (!spec.tmpfs.is_empty()).then(|| spec.tmpfs.clone().into_iter().collect()),
+            binds: (!spec.mounts.is_empty())
+                .then(|| spec.mounts.iter().map(|m| m.to_bind()).collect()),
+            network_mode: spec.network.clone(),
+            ..Default::default()
+        };
+        let networking_config = spec.network.as_ref().map(|n| NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                n.clone(),
+                EndpointSettings {
+                    aliases: (!spec.aliases.is_empty())
+                        .then(|| spec.aliases.iter().cloned().collect()),
+                    ..Default::default()
+                },
+            )])),
+        });
+        let body = ContainerCreateBody {
+            image: Some(spec.image_ref()),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            cmd: spec.cmd.clone(),
+            entrypoint: spec.entrypoint.clone(),
+            exposed_ports: Some(spec.ports.iter().map(port_key).collect()),
+            labels: Some(labels),
+            stop_timeout: spec
+                .stop_timeout
+                .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+            host_config: Some(host_config),
+            networking_config,
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::new().name(req.name).build();
+        Ok(self.docker.create_container(Some(options), body).await?.id)
+    }
+
+    /// Starts a created container.
+    pub(crate) async fn start(&self, id: &str) -> Result<()> {
+        Ok(self.docker.start_container(id, None).await?)
+    }
+
+    /// Inspects a container; `None` when it does not exist.
+    pub(crate) async fn inspect(&self, id: &str) -> Result<Option<Inspected>> {
+        let c = match self.docker.inspect_container(id, None).await {
+            Ok(c) => c,
+            Err(e) => {
+                let e = ClientError::from(e);
+                return if e.is_not_found() { Ok(None) } else { Err(e) };
+            }
+        };
+        let state = c.state.unwrap_or_default();
+        let mut ports = BTreeMap::new();
+        let published = c.network_settings.and_then(|n| n.ports).unwrap_or_default();
+        for (key, bindings) in published {
+            let Some(port) = key.strip_suffix("/tcp").and_then(|p| p.parse::<u16>().ok()) else {
+                continue;
+            };
+            let list: Vec<(String, u16)> = bindings
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|b| {
+                    let host_port = b.host_port?.parse().ok()?;
+                    Some((b.host_ip.unwrap_or_default(), host_port))
+                })
+                .collect();
+            ports.insert(port, list);
+        }
+        Ok(Some(Inspected {
+            id: c.id.unwrap_or_else(|| id.to_owned()),
+            name: c
+                .name
+                .map(|n| n.trim_start_matches('/').to_owned())
+                .unwrap_or_default(),
+            status: state
+                .status
+                .unwrap_or(ContainerStateStatusEnum::EMPTY)
+                .to_string(),
+            exit_code: state.exit_code,
+            error: state.error.filter(|e| !e.is_empty()),
+            ports,
+        }))
+    }
+
+    /// Removes a container with its anonymous volumes, killing it if needed. A container
+    /// that is gone, or already being removed, counts as removed.
+    pub(crate) async fn remove(&self, id: &str) -> Result<()> {
+        let options = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let e = ClientError::from(e);
+                let in_progress = e.status == Some(409) && e.message.contains("in progress");
+                if e.is_not_found() || in_progress {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// Renames a container.
+    pub(crate) async fn rename(&self, id: &str, name: &str) -> Result<()> {
+        let options = RenameContainerOptionsBuilder::new().name(name).build();
+        Ok(self.docker.rename_container(id, options).await?)
+    }
+
+    /// The last `tail` lines of the container's stdout and stderr.
+    pub(crate) async fn logs(&self, id: &str, tail: usize) -> Result<String> {
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .tail(&tail.to_string())
+            .build();
+        let chunks: Vec<String> = self
+            .docker
+            .logs(id, Some(options))
+            .map_ok(|out| out.to_string())
+            .try_collect()
+            .await?;
+        Ok(chunks.concat())
+    }
+
+    /// The container's stdout and stderr from the start, following new output until it
+    /// exits.
+    pub(crate) fn follow_logs(
+        &self,
+        id: &str,
+    ) -> impl Stream<Item = Result<String>> + Send + Unpin + use<> {
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .follow(true)
+            .build();
+        self.docker
+            .logs(id, Some(options))
+            .map(|r| r.map(|out| out.to_string()).map_err(ClientError::from))
+    }
+
+    /// Runs `cmd` in the container; returns its exit code and combined output.
+    pub(crate) async fn exec(&self, id: &str, cmd: &[String]) -> Result<(i64, String)> {
+        let options = CreateExecOptions {
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            cmd: Some(cmd.to_vec()),
+            ..Default::default()
+        };
+        let exec = self.docker.create_exec(id, options).await?;
+        let mut output = String::new();
+        if let StartExecResults::Attached {
+            output: mut out, ..
+        } = self.docker.start_exec(&exec.id, None).await?
+        {
+            while let Some(chunk) = out.next().await {
+                output.push_str(&chunk?.to_string());
+            }
+        }
+        let code = self
+            .docker
+            .inspect_exec(&exec.id)
+            .await?
+            .exit_code
+            .unwrap_or(-1);
+        Ok((code, output))
+    }
+
+    /// The containers (running or not) that carry all of `labels` (`key=value` or `key`).
+    pub(crate) async fn list_containers(&self, labels: &[String]) -> Result<Vec<Listed>> {
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&label_filters(labels))
+            .build();
+        let found = self.docker.list_containers(Some(options)).await?;
+        Ok(found
+            .into_iter()
+            .map(|c| Listed {
+                id: c.id.unwrap_or_default(),
+                name: c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .map(|n| n.trim_start_matches('/').to_owned())
+                    .unwrap_or_default(),
+                labels: c.labels.unwrap_or_default().into_iter().collect(),
+                running: c.state == Some(ContainerSummaryStateEnum::RUNNING),
+            })
+            .collect())
+    }
+
+    /// Creates a bridge network; returns its id.
+    pub(crate) async fn create_network(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<String> {
+        let request = NetworkCreateRequest {
+            name: name.to_owned(),
+            driver: Some("bridge".to_owned()),
+            labels: Some(labels.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        Ok(self.docker.create_network(request).await?.id)
+    }
+
+    /// Removes a network; one that is gone counts as removed.
+    pub(crate) async fn remove_network(&self, id: &str) -> Result<()> {
+        match self.docker.remove_network(id).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let e = ClientError::from(e);
+                if e.is_not_found() { Ok(()) } else { Err(e) }
+            }
+        }
+    }
+
+    /// The networks that carry all of `labels`.
+    pub(crate) async fn list_networks(&self, labels: &[String]) -> Result<Vec<Listed>> {
+        let options = ListNetworksOptionsBuilder::new()
+            .filters(&label_filters(labels))
+            .build();
+        let found = self.docker.list_networks(Some(options)).await?;
+        Ok(found
+            .into_iter()
+            .map(|n| Listed {
+                id: n.id.unwrap_or_default(),
+                name: n.name.unwrap_or_default(),
+                labels: n.labels.unwrap_or_default().into_iter().collect(),
+                running: true,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,205 @@
+//! A started container: where to reach it, its logs, commands run in it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::engine::{self, Engine};
+use crate::error::Error;
+
+/// How long [`Container::exec`] and [`Container::logs`] may take.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Where a container is: what readiness probes receive. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ContainerInfo {
+    inner: Arc<InfoInner>,
+}
+
+#[derive(Debug)]
+struct InfoInner {
+    id: String,
+    name: String,
+    host: String,
+    ports: BTreeMap<u16, u16>,
+}
+
+impl ContainerInfo {
+    pub(crate) fn new(id: String, name: String, host: String, ports: BTreeMap<u16, u16>) -> Self {
+        ContainerInfo {
+            inner: Arc::new(InfoInner {
+                id,
+                name,
+                host,
+                ports,
+            }),
+        }
+    }
+
+    /// The container's id.
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// The container's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The host to connect to for its published ports.
+    pub fn host(&self) -> &str {
+        &self.inner.host
+    }
+
+    /// The host port `container_port` is published on, if it is.
+    pub fn host_port(&self, container_port: u16) -> Option<u16> {
+        self.inner.ports.get(&container_port).copied()
+    }
+
+    /// `host:port` for `container_port` (IPv6 hosts in brackets), if it is published.
+    pub fn address(&self, container_port: u16) -> Option<String> {
+        let port = self.host_port(container_port)?;
+        let host = self.host();
+        Some(if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        })
+    }
+}
+
+/// A running container, as a fixture returns it.
+///
+/// It holds addresses and ids, not connections: it is `Send + Sync` and usable from any
+/// runtime (engine calls run on the fixtures core's background runtime). It is removed by its
+/// fixture's teardown (or, for a shared one, by the run's last user), not by `Drop`.
+pub struct Container {
+    info: ContainerInfo,
+    image: String,
+    adopted: bool,
+    engine: Arc<Engine>,
+}
+
+impl Container {
+    pub(crate) fn new(
+        info: ContainerInfo,
+        image: String,
+        adopted: bool,
+        engine: Arc<Engine>,
+    ) -> Self {
+        Container {
+            info,
+            image,
+            adopted,
+            engine,
+        }
+    }
+
+    /// The container's id.
+    pub fn id(&self) -> &str {
+        self.info.id()
+    }
+
+    /// The container's name.
+    pub fn name(&self) -> &str {
+        self.info.name()
+    }
+
+    /// The host to connect to: `127.0.0.1` for an engine on a unix socket, `HOST` for
+    /// `DOCKER_HOST=tcp://HOST:PORT`.
+    pub fn host(&self) -> &str {
+        self.info.host()
+    }
+
+    /// The host port `container_port` is published on, if it is
+    /// ([exposed](crate::ContainerSpec::expose)).
+    pub fn host_port(&self, container_port: u16) -> Option<u16> {
+        self.info.host_port(container_port)
+    }
+
+    /// `host:port` for `container_port`, if it is published.
+    pub fn address(&self, container_port: u16) -> Option<String> {
+        self.info.address(container_port)
+    }
+
+    /// The image it runs (`name:tag`).
+    pub fn image(&self) -> &str {
+        &self.image
+    }
+
+    /// What readiness probes get: id, name, host and ports.
+    pub fn info(&self) -> ContainerInfo {
+        self.info.clone()
+    }
+
+    /// True when an existing container (shared by the run's processes, or reused from an
+    /// earlier run) was adopted rather than started.
+    pub fn adopted(&self) -> bool {
+        self.adopted
+    }
+
+    /// The last `tail` lines of its stdout and stderr.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Logs`] when the engine cannot give them (within 120 s).
+    pub async fn logs(&self, tail: usize) -> Result<String, Error> {
+        let engine = self.engine.clone();
+        let (id, name) = (self.id().to_owned(), self.name().to_owned());
+        engine::background("logs", async move {
+            let failed = |cause: String| Error::Logs {
+                container: name.clone(),
+                cause,
+            };
+            match tokio::time::timeout(COMMAND_TIMEOUT, engine.client.logs(&id, tail)).await {
+                Ok(Ok(text)) => Ok(text),
+                Ok(Err(e)) => Err(failed(e.to_string())),
+                Err(_) => Err(failed(format!("no answer within {COMMAND_TIMEOUT:?}"))),
+            }
+        })
+        .await
+    }
+
+    /// Runs `cmd` in the container and returns its exit code and output (stdout and stderr).
+    /// A non-zero exit code is a result, not an error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Exec`] when the command cannot be run, or does not finish within 120 s.
+    pub async fn exec<I, S>(&self, cmd: I) -> Result<(i64, String), Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let cmd: Vec<String> = cmd.into_iter().map(Into::into).collect();
+        let engine = self.engine.clone();
+        let (id, name) = (self.id().to_owned(), self.name().to_owned());
+        engine::background("exec", async move {
+            let failed = |cause: String| Error::Exec {
+                container: name.clone(),
+                cmd: cmd.clone(),
+                cause,
+            };
+            match tokio::time::timeout(COMMAND_TIMEOUT, engine.client.exec(&id, &cmd)).await {
+                Ok(Ok(out)) => Ok(out),
+                Ok(Err(e)) => Err(failed(e.to_string())),
+                Err(_) => Err(failed(format!("did not finish within {COMMAND_TIMEOUT:?}"))),
+            }
+        })
+        .await
+    }
+}
+
+impl fmt::Debug for Container {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Container")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("image", &self.image)
+            .field("host", &self.host())
+            .field("ports", &self.info.inner.ports)
+            .field("adopted", &self.adopted)
+            .finish()
+    }
+}

@@ -1,0 +1,131 @@
+//! The reaper: a watchdog process (see `fixtures_core::watchdog`) that removes a run's
+//! containers and networks once the run's owner has died — also after SIGKILL or a crash,
+//! which no exit hook survives.
+//!
+//! The first container or network a run creates starts it (`ensure`): the test binary is
+//! started again, detached, with `FIXTURES_ROLE=docker-reaper`; the `#[ctor]` below sees the
+//! role before `main` and serves it. Reused containers are left alone, and so is anything a
+//! live process of the run still holds (it removes that itself).
+// The `#[ctor]` attribute expands to a link-section static, which the `unsafe_code` lint
+// flags; nothing else in this module is unsafe.
+#![allow(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use fixtures_core::watchdog::{self, ProcessRef, Watch};
+
+use crate::engine::{self, Engine};
+use crate::labels;
+use crate::shared::{self, Slot};
+
+/// The watchdog role of this crate.
+pub(crate) const ROLE: &str = "docker-reaper";
+/// How long one cleanup may take.
+const REAP_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[ctor::ctor(unsafe)]
+fn reaper_role() {
+    watchdog::serve_if_role(ROLE, cleanup);
+}
+
+/// Makes sure the run has a reaper (the first call in a process may start one).
+pub(crate) async fn ensure() {
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if DONE.load(Ordering::Acquire) {
+        return;
+    }
+    // Keeps the constructor's code unit linked into every binary that creates containers.
+    std::hint::black_box(reaper_role as fn());
+    match tokio::task::spawn_blocking(|| watchdog::ensure(ROLE)).await {
+        Ok(Ok(())) => DONE.store(true, Ordering::Release),
+        Ok(Err(e)) => tracing::warn!(
+            "cannot start the container reaper ({e}): containers of a killed run will be \
+             removed by the next run's sweep instead"
+        ),
+        Err(e) => tracing::warn!("cannot start the container reaper: {e}"),
+    }
+}
+
+/// The watchdog's work once the run's owner is gone (runs in the watchdog process).
+fn cleanup(watch: &Watch) {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    runtime.block_on(async {
+        let _ = tokio::time::timeout(REAP_TIMEOUT, reap(&watch.run_id, &watch.dir)).await;
+    });
+}
+
+/// True when a live process of this machine still holds the resource: a lease on a shared
+/// one, or the process that created one of its own.
+fn held(labels: &BTreeMap<String, String>, slot: Option<Slot>) -> bool {
+    match slot {
+        Some(slot) => !slot.live_leases().is_empty(),
+        None => labels
+            .get(labels::OWNER)
+            .and_then(|o| ProcessRef::parse(o))
+            .is_some_and(|o| o.is_alive()),
+    }
+}
+
+fn is_suite(labels: &BTreeMap<String, String>) -> bool {
+    labels.get(labels::SCOPE).map(String::as_str) == Some("suite")
+}
+
+/// Removes the run's containers and networks, except reused ones and those still held.
+pub(crate) async fn reap(run_id: &str, run_dir: &Path) {
+    let Ok((endpoint, described)) = engine::from_env() else {
+        return;
+    };
+    let Ok(engine) = engine::connect(endpoint, &described).await else {
+        return;
+    };
+    let filters = [
+        format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE),
+        format!("{}={run_id}", labels::RUN_ID),
+    ];
+    let state = shared::state_dir_of(run_dir);
+    let mut kept = 0;
+    if let Ok(found) = engine.client.list_containers(&filters).await {
+        let mut doomed = Vec::new();
+        for c in found {
+            let slot = is_suite(&c.labels)
+                .then(|| c.labels.get(labels::SPEC_HASH))
+                .flatten()
+                .map(|h| Slot::in_dir(&state, &shared::container_key(h)));
+            if c.labels.contains_key(labels::REUSE) || held(&c.labels, slot) {
+                kept += 1;
+            } else {
+                doomed.push(c);
+            }
+        }
+        futures_util::future::join_all(doomed.iter().map(|c| remove(&engine, &c.id, &c.name)))
+            .await;
+    }
+    if let Ok(found) = engine.client.list_networks(&filters).await {
+        for n in found {
+            let slot =
+                is_suite(&n.labels).then(|| Slot::in_dir(&state, &shared::network_key(&n.name)));
+            if held(&n.labels, slot) {
+                kept += 1;
+            } else if let Err(e) = engine.client.remove_network(&n.id).await {
+                tracing::warn!("reaper: cannot remove network `{}`: {e}", n.name);
+            }
+        }
+    }
+    if kept == 0 {
+        let _ = std::fs::remove_dir_all(&state);
+    }
+}
+
+async fn remove(engine: &Engine, id: &str, name: &str) {
+    if let Err(e) = crate::launch::remove(engine, id, name).await {
+        tracing::warn!("reaper: {e}");
+    }
+}

@@ -1,0 +1,145 @@
+//! Start, reach, inspect and remove; networks; a missing image.
+
+use std::time::{Duration, Instant};
+
+use fixtures_core::prelude::*;
+use fixtures_docker::{Container, ContainerSpec, Error, Network, WaitFor};
+
+use crate::common::{self, svc};
+
+#[fixture(scope = test)]
+async fn web(setup: &Setup) -> Result<Container, Error> {
+    let spec = svc()
+        .env("GREETING", "hello")
+        .expose(8080)
+        .wait_for(WaitFor::http(8080, "/health", 200));
+    fixtures_docker::start(setup, spec).await
+}
+
+#[test]
+fn a_container_starts_answers_on_loopback_and_is_removed_at_teardown() {
+    let started = Instant::now();
+    let web = web::fixture().try_lease().expect("the container starts");
+    eprintln!("testsvc ready after {:?}", started.elapsed());
+    assert_eq!(web.host(), "127.0.0.1");
+    assert!(!web.adopted());
+    let addr = web.address(8080).expect("8080 is published");
+    assert_eq!(common::http_get(&addr, "/health"), (200, "ok".to_owned()));
+    assert_eq!(
+        common::http_get(&addr, "/env/GREETING"),
+        (200, "hello".to_owned())
+    );
+    assert_eq!(
+        common::host_ips(web.id(), 8080),
+        ["127.0.0.1"],
+        "published on loopback only"
+    );
+
+    let labels = common::labels_of(web.id());
+    let me = fixtures_core::watchdog::ProcessRef::current().to_string();
+    assert_eq!(labels["org.fixtures.managed-by"], "fixtures");
+    assert_eq!(labels["org.fixtures.scope"], "test");
+    assert_eq!(labels["org.fixtures.owner"], me);
+    assert_eq!(
+        labels["org.fixtures.run-owner"],
+        fixtures_core::watchdog::run_owner().to_string()
+    );
+    assert_eq!(labels["org.fixtures.fixture"], "web");
+    let created: u64 = labels["org.fixtures.created-at"].parse().unwrap();
+    let expires: u64 = labels["org.fixtures.expires-at"].parse().unwrap();
+    assert_eq!(expires - created, 24 * 3600);
+    assert_eq!(labels["org.fixtures.spec-hash"].len(), 64);
+    for key in ["org.fixtures.machine", "org.fixtures.boot"] {
+        assert!(!labels[key].is_empty(), "{key}");
+    }
+
+    let logs = common::block_on(web.logs(20)).unwrap();
+    assert!(logs.contains("testsvc ready on port 8080"), "{logs}");
+
+    let id = web.id().to_owned();
+    drop(web);
+    assert!(!common::exists(&id), "removed at the test's teardown");
+}
+
+#[fixture(scope = test)]
+async fn missing_image(setup: &Setup) -> Result<Container, Error> {
+    let spec = ContainerSpec::from_env(
+        "FIXTURES_TEST_MISSING_IMAGE",
+        "fixtures-local/no-such-image:never",
+    );
+    fixtures_docker::start(setup, spec).await
+}
+
+#[test]
+fn a_missing_image_that_cannot_be_pulled_says_how_to_get_it() {
+    let started = Instant::now();
+    let err = missing_image::fixture()
+        .try_lease()
+        .expect_err("no registry here")
+        .to_string();
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    for part in [
+        "fixtures-local/no-such-image:never",
+        "could not be pulled",
+        "docker build",
+        "docker load",
+        "scripts/build-images.sh",
+        "FIXTURES_TEST_MISSING_IMAGE",
+    ] {
+        assert!(err.contains(part), "`{part}` missing from:\n{err}");
+    }
+}
+
+#[fixture(scope = test)]
+async fn lan(setup: &Setup) -> Result<Network, Error> {
+    fixtures_docker::network(setup, "lan").await
+}
+
+#[fixture(scope = test)]
+async fn svc_a(setup: &Setup, lan: Lease<Network>) -> Result<Container, Error> {
+    let spec = svc()
+        .network(lan.name())
+        .alias("svc-a")
+        .wait_for(WaitFor::log_line("testsvc ready on port 8080"));
+    fixtures_docker::start(setup, spec).await
+}
+
+#[fixture(scope = test)]
+async fn svc_b(
+    setup: &Setup,
+    lan: Lease<Network>,
+    svc_a: Lease<Container>,
+) -> Result<Container, Error> {
+    let _ = &svc_a;
+    let spec = svc()
+        .env("TESTSVC_PROBE", "svc-a:8080")
+        .network(lan.name())
+        .wait_for(WaitFor::log_line("probe ok svc-a:8080"));
+    fixtures_docker::start(setup, spec).await
+}
+
+#[test]
+fn containers_on_one_network_reach_each_other_by_alias() {
+    let b = svc_b::fixture().try_lease().expect("b reaches a");
+    let logs = common::block_on(b.logs(20)).unwrap();
+    assert!(logs.contains("probe ok svc-a:8080 status=200"), "{logs}");
+    let ours = [format!("org.fixtures.run-id={}", fixtures_core::run_id())];
+    let nets: Vec<String> = common::networks(&ours)
+        .into_iter()
+        .filter(|n| n.starts_with("fx-lan-"))
+        .collect();
+    assert_eq!(nets.len(), 1, "{nets:?}");
+    drop(b);
+    let left: Vec<String> = common::networks(&ours)
+        .into_iter()
+        .filter(|n| nets.contains(n))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the network is removed after its containers: {left:?}"
+    );
+}

@@ -1,0 +1,288 @@
+//! Nothing left behind: `kill -9`, the sweep at the next start, reuse across runs. Each
+//! `child_*` test is ignored in normal runs and started by its test as a child process.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use fixtures_core::prelude::*;
+use fixtures_core::watchdog::ProcessRef;
+use fixtures_docker::{Container, Error, Network};
+
+use crate::common::{self, Helper, child, line, run, svc, text, web_spec};
+
+// ------------------------------------------------------------------------------ kill -9 --
+
+#[fixture(scope = suite)]
+async fn doomed_shared(setup: &Setup) -> Result<Container, Error> {
+    fixtures_docker::start(setup, svc().label("test", "doomed-suite")).await
+}
+
+#[fixture(scope = test)]
+async fn doomed_net(setup: &Setup) -> Result<Network, Error> {
+    fixtures_docker::network(setup, "doomed").await
+}
+
+#[fixture(scope = test)]
+async fn doomed_own(setup: &Setup, doomed_net: Lease<Network>) -> Result<Container, Error> {
+    fixtures_docker::start(
+        setup,
+        svc().label("test", "doomed").network(doomed_net.name()),
+    )
+    .await
+}
+
+#[test]
+#[ignore = "run by leftovers::kill_9_leaves_nothing_behind"]
+fn child_holds_containers_until_killed() {
+    let _shared = doomed_shared::fixture()
+        .try_lease()
+        .expect("suite container");
+    let _own = doomed_own::fixture().try_lease().expect("test container");
+    let ready = std::env::var("FIXTURES_DOCKER_READY_FILE").unwrap();
+    std::fs::write(ready, "ready").unwrap();
+    std::thread::sleep(Duration::from_secs(120));
+}
+
+#[test]
+fn kill_9_leaves_nothing_behind() {
+    let run_id = format!("kill9-{}", std::process::id());
+    let ready = common::scratch("kill9-ready");
+    let mut cmd = child("leftovers::child_holds_containers_until_killed");
+    cmd.env("FIXTURES_RUN_ID", &run_id)
+        .env("FIXTURES_DOCKER_READY_FILE", &ready);
+    let mut process = cmd.spawn().unwrap();
+    let started = common::wait_until(Duration::from_secs(90), || ready.exists());
+    if !started {
+        let _ = process.kill();
+        panic!(
+            "the child never got ready:\n{}",
+            text(&process.wait_with_output().unwrap())
+        );
+    }
+    let labels = [format!("org.fixtures.run-id={run_id}")];
+    assert_eq!(
+        common::of_run(&run_id).len(),
+        2,
+        "a suite and a test container"
+    );
+    assert_eq!(common::networks(&labels).len(), 1);
+    process.kill().unwrap(); // SIGKILL: no exit hook runs
+    let _ = process.wait();
+    let killed = Instant::now();
+    let gone = common::wait_until(Duration::from_secs(10), || {
+        common::of_run(&run_id).is_empty() && common::networks(&labels).is_empty()
+    });
+    eprintln!(
+        "MEASURE after kill -9, all gone after {:?}",
+        killed.elapsed()
+    );
+    assert!(gone, "left: {:?}", common::of_run(&run_id));
+}
+
+// ------------------------------------------------------------------------------- sweep --
+
+#[fixture(scope = test)]
+async fn plain(setup: &Setup) -> Result<Container, Error> {
+    fixtures_docker::start(setup, svc().label("test", "plain")).await
+}
+
+#[test]
+#[ignore = "run by the sweep and reuse tests: a next start"]
+fn child_starts_one_container() {
+    let _c = plain::fixture().try_lease().expect("starts");
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A container made by hand with our labels, as another run would have left it.
+fn leftover(
+    run_id: &str,
+    run_owner: ProcessRef,
+    machine: &str,
+    boot: &str,
+    expires_at: u64,
+) -> String {
+    use bollard::models::ContainerCreateBody;
+    let labels = [
+        ("org.fixtures.managed-by", "fixtures".to_owned()),
+        ("org.fixtures.run-id", run_id.to_owned()),
+        ("org.fixtures.run-owner", run_owner.to_string()),
+        ("org.fixtures.owner", run_owner.to_string()),
+        ("org.fixtures.machine", machine.to_owned()),
+        ("org.fixtures.boot", boot.to_owned()),
+        ("org.fixtures.expires-at", expires_at.to_string()),
+        ("test", "leftover".to_owned()),
+    ];
+    let image = svc().image_ref();
+    common::engine(async |d| {
+        let body = ContainerCreateBody {
+            image: Some(image),
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        let id = d.create_container(None, body).await.unwrap().id;
+        d.start_container(&id, None).await.unwrap();
+        id
+    })
+}
+
+#[test]
+fn leftovers_of_dead_runs_are_swept_at_the_next_start_and_live_runs_are_not() {
+    // This machine's labels, as the crate writes them.
+    let mine = plain::fixture().try_lease().expect("starts");
+    let labels = common::labels_of(mine.id());
+    let (machine, boot) = (
+        &labels["org.fixtures.machine"],
+        &labels["org.fixtures.boot"],
+    );
+    drop(mine);
+
+    let mut dead = Helper::start();
+    let dead_ref = dead.process();
+    dead.kill();
+    let live = Helper::start();
+    let later = unix_now() + 3600;
+    let pid = std::process::id();
+    let stale = leftover(&format!("stale-{pid}"), dead_ref, machine, boot, later);
+    let alive = leftover(&format!("live-{pid}"), live.process(), machine, boot, later);
+    let expired_elsewhere = leftover(
+        &format!("far-{pid}"),
+        dead_ref,
+        "another-machine",
+        "b",
+        unix_now() - 5,
+    );
+    let elsewhere = leftover(
+        &format!("far2-{pid}"),
+        dead_ref,
+        "another-machine",
+        "b",
+        later,
+    );
+    let rebooted = leftover(
+        &format!("boot-{pid}"),
+        live.process(),
+        machine,
+        "an-earlier-boot",
+        later,
+    );
+
+    let out = run(child("leftovers::child_starts_one_container"));
+    assert!(out.status.success(), "{}", text(&out));
+
+    let kept = [&alive, &elsewhere];
+    for id in kept {
+        assert!(
+            common::exists(id),
+            "a live run's container, or another machine's, was swept"
+        );
+    }
+    for id in [&stale, &expired_elsewhere, &rebooted] {
+        assert!(!common::exists(id), "a leftover of a dead run was kept");
+    }
+    for id in kept {
+        common::remove(id);
+    }
+}
+
+// ------------------------------------------------------------------------------- reuse --
+
+#[fixture(scope = test)]
+async fn reusable(setup: &Setup) -> Result<Container, Error> {
+    let key = std::env::var("FIXTURES_DOCKER_REUSE_KEY").unwrap_or_default();
+    fixtures_docker::start(setup, web_spec().label("test-reuse", key).reuse(true)).await
+}
+
+#[test]
+#[ignore = "run by leftovers::a_reused_container_survives_its_run_and_is_adopted_by_the_next"]
+fn child_uses_a_reusable_container() {
+    let t = Instant::now();
+    let c = reusable::fixture().try_lease().expect("starts or adopts");
+    println!("MS={}", t.elapsed().as_millis());
+    println!("ID={}", c.id());
+    println!("ADOPTED={}", c.adopted());
+    assert_eq!(
+        common::http_get(&c.address(8080).unwrap(), "/health").0,
+        200
+    );
+}
+
+#[test]
+fn a_reused_container_survives_its_run_and_is_adopted_by_the_next() {
+    let key = format!("{}-{}", std::process::id(), unix_now());
+    let use_it = |reuse: bool| {
+        let mut cmd = child("leftovers::child_uses_a_reusable_container");
+        cmd.env("FIXTURES_DOCKER_REUSE_KEY", &key);
+        if reuse {
+            cmd.env("FIXTURES_REUSE", "1");
+        }
+        let out = run(cmd);
+        assert!(out.status.success(), "{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let id = line(&stdout, "ID=").to_owned();
+        let adopted = line(&stdout, "ADOPTED=") == "true";
+        let ms: u64 = line(&stdout, "MS=").parse().unwrap();
+        (id, adopted, ms)
+    };
+    let (first, adopted, _) = use_it(true);
+    assert!(!adopted);
+    std::thread::sleep(Duration::from_secs(2)); // the first run's reaper has had its turn
+    assert!(
+        common::exists(&first),
+        "a reused container survives its run"
+    );
+
+    let (second, adopted, ms) = use_it(true);
+    eprintln!("MEASURE reused container adopted in {ms} ms");
+    assert!(adopted);
+    assert_eq!(second, first);
+    let found = common::containers(&[format!("test-reuse={key}")]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let expiry: u64 = found[0]
+        .name
+        .rsplit_once("-until-")
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    assert!(
+        expiry > unix_now() + 25 * 60,
+        "the idle clock restarted: {}",
+        found[0].name
+    );
+
+    let (third, adopted, _) = use_it(false);
+    assert!(
+        !adopted && third != first,
+        "without FIXTURES_REUSE=1 nothing is reused"
+    );
+    assert!(!common::exists(&third));
+
+    // Idle past its expiry: the next start sweeps it.
+    let expired = format!(
+        "{}-until-{}",
+        found[0].name.rsplit_once("-until-").unwrap().0,
+        unix_now() - 1
+    );
+    common::engine(async |d| {
+        let opts = bollard::query_parameters::RenameContainerOptionsBuilder::new()
+            .name(&expired)
+            .build();
+        d.rename_container(&first, opts).await.unwrap();
+    });
+    let out = run(child("leftovers::child_starts_one_container"));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !common::exists(&first),
+        "an expired reused container is swept"
+    );
+}

@@ -1,0 +1,50 @@
+//! Settings of fixtures-postgres, read from the environment.
+
+use crate::error::Error;
+
+fn number(var: &str, default: u32, max: u32) -> Result<u32, Error> {
+    match std::env::var(var) {
+        Err(_) => Ok(default),
+        Ok(v) => match v.trim().parse::<u32>() {
+            Ok(n) if n <= max => Ok(n),
+            _ => Err(Error::Config {
+                setting: var.into(),
+                value: v,
+                expected: format!("a whole number from 0 to {max}"),
+            }),
+        },
+    }
+}
+
+/// `FIXTURES_PG_MAX_CONNECTIONS`: `max_connections` of servers we start (default 300).
+pub(crate) fn max_connections() -> Result<u32, Error> {
+    number("FIXTURES_PG_MAX_CONNECTIONS", 300, 10_000).map(|n| n.max(10))
+}
+
+/// `FIXTURES_PG_POOL_MAX`: connections in each test's pool (default 4).
+pub(crate) fn pool_max() -> Result<u32, Error> {
+    number("FIXTURES_PG_POOL_MAX", 4, 1_000).map(|n| n.max(1))
+}
+
+/// `FIXTURES_PG_WARM`: databases kept cloned ahead for test scope (default 4; 0 turns it off).
+pub(crate) fn warm() -> Result<u32, Error> {
+    number("FIXTURES_PG_WARM", 4, 64)
+}
+
+/// `FIXTURES_PG_KEEP_FAILED=1`: keep the database of a failed test (and print a `psql` command).
+pub(crate) fn keep_failed() -> bool {
+    fixtures_core::flag("FIXTURES_PG_KEEP_FAILED")
+}
+
+/// `FIXTURES_PG_KEEP_TTL`: how long kept databases live before a later run removes them
+/// (default 24 h).
+pub(crate) fn keep_ttl() -> Result<std::time::Duration, Error> {
+    match std::env::var("FIXTURES_PG_KEEP_TTL") {
+        Err(_) => Ok(std::time::Duration::from_secs(24 * 3600)),
+        Ok(v) => fixtures_core::parse_duration(&v).ok_or(Error::Config {
+            setting: "FIXTURES_PG_KEEP_TTL".into(),
+            value: v,
+            expected: "a duration such as 30s, 10m or 3600".into(),
+        }),
+    }
+}

@@ -1,0 +1,133 @@
+//! The Docker backend: the Postgres image as a suite container, shared by the whole run.
+
+use std::time::Duration;
+
+use fixtures_core::Setup;
+use fixtures_docker::{ContainerInfo, ContainerSpec, Image, WaitFor};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+
+use crate::error::Error;
+use crate::server::{Backend, PgServer};
+
+/// The Postgres image, configured for tests: data on tmpfs, durability off, a random
+/// superuser password, port 5432 published on 127.0.0.1.
+///
+/// The image is `FIXTURES_POSTGRES_IMAGE` (`name:tag`), by default the official `postgres:15`.
+#[derive(Debug, Clone)]
+pub struct PostgresImage {
+    name: String,
+    tag: String,
+    password: String,
+    max_connections: u32,
+}
+
+impl PostgresImage {
+    /// The image named by `FIXTURES_POSTGRES_IMAGE`, or `postgres:15`.
+    pub fn from_env(password: String, max_connections: u32) -> PostgresImage {
+        let image = std::env::var("FIXTURES_POSTGRES_IMAGE").unwrap_or_else(|_| "postgres:15".into());
+        let (name, tag) = match image.rsplit_once(':') {
+            Some((n, t)) if !t.contains('/') => (n.to_owned(), t.to_owned()),
+            _ => (image.clone(), "latest".to_owned()),
+        };
+        PostgresImage {
+            name,
+            tag,
+            password,
+            max_connections,
+        }
+    }
+}
+
+impl Image for PostgresImage {
+    fn spec(&self) -> ContainerSpec {
+        let password = self.password.clone();
+        ContainerSpec::new(&self.name, &self.tag)
+            .env("POSTGRES_PASSWORD", &self.password)
+            .env("POSTGRES_USER", "postgres")
+            .cmd([
+                "postgres".to_owned(),
+                "-c".into(),
+                "fsync=off".into(),
+                "-c".into(),
+                "synchronous_commit=off".into(),
+                "-c".into(),
+                "full_page_writes=off".into(),
+                "-c".into(),
+                format!("max_connections={}", self.max_connections),
+                "-c".into(),
+                "max_locks_per_transaction=256".into(),
+            ])
+            .expose(5432)
+            .tmpfs("/var/lib/postgresql/data", "rw,size=2g")
+            .stop_timeout(Duration::from_secs(2))
+            .startup_timeout(Duration::from_secs(90))
+            .wait_for(WaitFor::custom("SELECT 1", move |info: ContainerInfo| {
+                let password = password.clone();
+                async move {
+                    let port = info.host_port(5432).ok_or("port 5432 is not published")?;
+                    let opts = PgConnectOptions::new()
+                        .host(info.host())
+                        .port(port)
+                        .username("postgres")
+                        .password(&password)
+                        .database("postgres");
+                    // A real connection and query: the server may log "ready" during the
+                    // entrypoint's temporary start, before the final one listens on TCP.
+                    let mut c = PgConnection::connect_with(&opts).await.map_err(|e| e.to_string())?;
+                    sqlx::query("SELECT 1").execute(&mut c).await.map_err(|e| e.to_string())?;
+                    let _ = c.close().await;
+                    Ok(())
+                }
+            }))
+    }
+}
+
+/// A random password, the same for every process of the machine (so that the processes of a
+/// nextest run, and reusing runs, compute the same container spec).
+fn machine_password() -> Result<String, Error> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = fixtures_core::watchdog::state_dir();
+    let path = dir.join("pg-container-password");
+    if let Ok(p) = std::fs::read_to_string(&path) {
+        return Ok(p.trim().to_owned());
+    }
+    let io = |e: std::io::Error| Error::Config {
+        setting: "the state folder".into(),
+        value: dir.display().to_string(),
+        expected: format!("a writable folder ({e})"),
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let mut buf = [0u8; 16];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).map_err(io)?;
+    let password: String = buf.iter().map(|b| format!("{b:02x}")).collect();
+    let tmp = dir.join(format!("pg-container-password.{}", std::process::id()));
+    std::fs::write(&tmp, &password).map_err(io)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    // First writer wins; everyone then reads the same file.
+    if std::fs::hard_link(&tmp, &path).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return std::fs::read_to_string(&path).map(|p| p.trim().to_owned()).map_err(io);
+    }
+    let _ = std::fs::remove_file(&tmp);
+    Ok(password)
+}
+
+pub(crate) async fn start(setup: &Setup) -> Result<PgServer, Error> {
+    let password = machine_password()?;
+    let image = PostgresImage::from_env(password.clone(), crate::config::max_connections()?);
+    let container = fixtures_docker::start(setup, image.spec()).await?;
+    let port = container.host_port(5432).ok_or_else(|| Error::NoBackend {
+        reason: "the Postgres container has no published port 5432".into(),
+        hint: "check FIXTURES_POSTGRES_IMAGE".into(),
+    })?;
+    tracing::info!(id = container.id(), port, adopted = container.adopted(), "Postgres container");
+    Ok(PgServer::from_parts(
+        Backend::Docker,
+        container.host().to_owned(),
+        port,
+        "postgres".into(),
+        password,
+    ))
+}

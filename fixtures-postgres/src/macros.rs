@@ -1,0 +1,102 @@
+//! `databases!`: the database fixtures of every scope, from one description.
+
+/// Declares, in a module of yours, the database fixtures of every scope from one
+/// [`Databases`](crate::Databases) description:
+///
+/// - `NAME::test_scope::db` — a fresh database per test (the cleanest);
+/// - `NAME::module_scope::db` — the module's shared database, cleaned before each test;
+/// - `NAME::suite_scope::db` — the run's shared database, cleaned before each test (the
+///   fastest).
+///
+/// Each `db` is a test-scoped fixture giving a [`TestDb`](crate::TestDb), so a test module picks
+/// its isolation with one word: `use crate::pg::module_scope::db;`.
+///
+/// ```
+/// use fixtures_postgres::{Databases, databases};
+///
+/// databases!(pub mod pg = Databases::new().migrations_dir("migrations"));
+///
+/// // In a test module:
+/// // use crate::pg::suite_scope::db;
+/// // #[rstest] #[tokio::test] async fn it_works(db: Lease<TestDb>) { let pool = db.pool(); ... }
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! databases {
+    ($(#[$meta:meta])* $vis:vis mod $name:ident = $config:expr) => {
+        $(#[$meta])*
+        $vis mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            /// The description every scope's fixtures use.
+            pub fn config() -> &'static $crate::Databases {
+                static CONFIG: ::std::sync::OnceLock<$crate::Databases> = ::std::sync::OnceLock::new();
+                CONFIG.get_or_init(|| $config)
+            }
+
+            /// A fresh database per test (the cleanest).
+            pub mod test_scope {
+                #[allow(unused_imports)]
+                use $crate::pg_server;
+
+                /// A fresh clone of the template for this test, dropped after it.
+                #[::fixtures_core::fixture(scope = test)]
+                pub async fn db(
+                    pg_server: ::fixtures_core::Lease<$crate::PgServer>,
+                    setup: &::fixtures_core::Setup,
+                ) -> ::core::result::Result<$crate::TestDb, $crate::Error> {
+                    super::config().fresh(&pg_server, setup).await
+                }
+            }
+
+            /// One database per test module, cleaned before each of its tests.
+            pub mod module_scope {
+                #[allow(unused_imports)]
+                use $crate::pg_server;
+
+                /// The module's shared database.
+                #[::fixtures_core::fixture(scope = module)]
+                pub async fn shared_db(
+                    pg_server: ::fixtures_core::Lease<$crate::PgServer>,
+                    setup: &::fixtures_core::Setup,
+                ) -> ::core::result::Result<$crate::SharedDb, $crate::Error> {
+                    super::config().shared(&pg_server, setup).await
+                }
+
+                /// This test's turn on the module's database, cleaned.
+                #[::fixtures_core::fixture(scope = test)]
+                pub async fn db(
+                    shared_db: ::fixtures_core::Lease<$crate::SharedDb>,
+                    setup: &::fixtures_core::Setup,
+                ) -> ::core::result::Result<$crate::TestDb, $crate::Error> {
+                    shared_db.turn(setup).await
+                }
+            }
+
+            /// One database for the whole run, cleaned before each test (the fastest).
+            pub mod suite_scope {
+                #[allow(unused_imports)]
+                use $crate::pg_server;
+
+                /// The run's shared database.
+                #[::fixtures_core::fixture(scope = suite)]
+                pub async fn shared_db(
+                    pg_server: ::fixtures_core::Lease<$crate::PgServer>,
+                    setup: &::fixtures_core::Setup,
+                ) -> ::core::result::Result<$crate::SharedDb, $crate::Error> {
+                    super::config().shared(&pg_server, setup).await
+                }
+
+                /// This test's turn on the run's database, cleaned.
+                #[::fixtures_core::fixture(scope = test)]
+                pub async fn db(
+                    shared_db: ::fixtures_core::Lease<$crate::SharedDb>,
+                    setup: &::fixtures_core::Setup,
+                ) -> ::core::result::Result<$crate::TestDb, $crate::Error> {
+                    shared_db.turn(setup).await
+                }
+            }
+        }
+    };
+}

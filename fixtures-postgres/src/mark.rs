@@ -1,0 +1,124 @@
+//! The mark every database of ours carries, and the safeguard that checks it.
+//!
+//! The mark is the database's comment (`COMMENT ON DATABASE`), written when the framework
+//! creates it: `fixtures-managed kind=… run=… owner=… created=…`. Before cleaning or dropping,
+//! the live catalog is asked for it: an environment variable cannot vouch for a database, the
+//! database itself can.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::PgConnection;
+
+use crate::catalog::quote_ident;
+use crate::error::Error;
+
+const PREFIX: &str = "fixtures-managed ";
+
+/// What a database is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Template,
+    Warm,
+    Test,
+    Shared,
+    Kept,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Template => "template",
+            Kind::Warm => "warm",
+            Kind::Test => "test",
+            Kind::Shared => "shared",
+            Kind::Kept => "kept",
+        }
+    }
+}
+
+pub(crate) fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The comment text for a database of ours.
+pub(crate) fn text(kind: Kind, extra: &str) -> String {
+    format!(
+        "{PREFIX}kind={} run={} owner={} created={}{}{}",
+        kind.as_str(),
+        fixtures_core::run_id(),
+        fixtures_core::watchdog::run_owner(),
+        now(),
+        if extra.is_empty() { "" } else { " " },
+        extra
+    )
+}
+
+/// `COMMENT ON DATABASE … IS '…'` (the text holds no quote: it is built from safe parts).
+pub(crate) fn comment_sql(database: &str, kind: Kind, extra: &str) -> String {
+    let text = text(kind, extra).replace('\'', "''");
+    format!("COMMENT ON DATABASE {} IS '{text}'", quote_ident(database))
+}
+
+/// The value of `key=` in a mark.
+pub(crate) fn field<'a>(mark: &'a str, key: &str) -> Option<&'a str> {
+    mark.strip_prefix(PREFIX)?
+        .split(' ')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// The mark of `database`, if it exists and carries one.
+pub(crate) async fn read(conn: &mut PgConnection, database: &str) -> Result<Option<String>, Error> {
+    let comment: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+    )
+    .bind(database)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(Error::sql("reading the mark", database))?;
+    Ok(comment.flatten().filter(|c| c.starts_with(PREFIX)))
+}
+
+/// Refuses (with [`Error::NotOurs`]) unless `database` carries our mark.
+pub(crate) async fn ensure_ours(
+    conn: &mut PgConnection,
+    database: &str,
+    action: &'static str,
+) -> Result<String, Error> {
+    read(conn, database).await?.ok_or_else(|| Error::NotOurs {
+        action,
+        database: database.to_owned(),
+    })
+}
+
+/// Drops `database` after checking the mark (`WITH (FORCE)`: a test's leftover connections do
+/// not block it).
+pub(crate) async fn drop_ours(conn: &mut PgConnection, database: &str) -> Result<(), Error> {
+    ensure_ours(conn, database, "drop").await?;
+    let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(database));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(conn)
+        .await
+        .map_err(Error::sql("dropping", database))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_carry_their_fields() {
+        let t = text(Kind::Shared, "template=fxt_ab");
+        assert!(t.starts_with(PREFIX));
+        assert_eq!(field(&t, "kind"), Some("shared"));
+        assert_eq!(field(&t, "template"), Some("fxt_ab"));
+        assert_eq!(field(&t, "run"), Some(fixtures_core::run_id()));
+        assert_eq!(field("not ours kind=test", "kind"), None);
+    }
+
+    #[test]
+    fn comment_sql_quotes_the_database() {
+        let sql = comment_sql("we\"ird", Kind::Test, "");
+        assert!(sql.starts_with("COMMENT ON DATABASE \"we\"\"ird\" IS 'fixtures-managed kind=test"), "{sql}");
+    }
+}

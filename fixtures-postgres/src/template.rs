@@ -1,0 +1,258 @@
+//! What a test database contains (migrations, seed SQL), applied once into a template database
+//! keyed by their hash; every test database is a clone of it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::{Connection, PgConnection};
+
+use crate::catalog::quote_ident;
+use crate::clean::CleanOptions;
+use crate::error::Error;
+use crate::mark::{self, Kind};
+use crate::names::{self, lock_key};
+use crate::server::PgServer;
+
+#[derive(Debug, Clone)]
+enum Migrations {
+    None,
+    Static(&'static Migrator),
+    Dir(PathBuf),
+}
+
+/// What the test databases contain and how shared ones are cleaned.
+///
+/// # Examples
+///
+/// ```
+/// use fixtures_postgres::{Databases, clean::CleanOptions};
+///
+/// let dbs = Databases::new()
+///     .migrations_dir("migrations")
+///     .seed("tests/seed.sql")
+///     .clean(CleanOptions::new().except(["countries"]));
+/// # let _ = dbs;
+/// ```
+#[derive(Debug, Clone)]
+pub struct Databases {
+    migrations: Migrations,
+    seeds: Vec<PathBuf>,
+    pub(crate) clean: CleanOptions,
+}
+
+impl Default for Databases {
+    fn default() -> Self {
+        Databases::new()
+    }
+}
+
+impl Databases {
+    /// Empty databases (no migrations, no seed), cleaned with the default strategy.
+    pub fn new() -> Databases {
+        Databases {
+            migrations: Migrations::None,
+            seeds: Vec::new(),
+            clean: CleanOptions::default(),
+        }
+    }
+
+    /// Migrations from `sqlx::migrate!()` (embedded at compile time).
+    pub fn migrator(mut self, migrator: &'static Migrator) -> Databases {
+        self.migrations = Migrations::Static(migrator);
+        self
+    }
+
+    /// Migrations read at run time from a folder (sqlx's layout: `<version>_<name>.sql`).
+    pub fn migrations_dir(mut self, dir: impl Into<PathBuf>) -> Databases {
+        self.migrations = Migrations::Dir(dir.into());
+        self
+    }
+
+    /// A seed SQL file, applied after the migrations (several run in the order given).
+    pub fn seed(mut self, file: impl Into<PathBuf>) -> Databases {
+        self.seeds.push(file.into());
+        self
+    }
+
+    /// How shared (module/suite scope) databases are cleaned between tests.
+    pub fn clean(mut self, options: CleanOptions) -> Databases {
+        self.clean = options;
+        self
+    }
+
+    async fn resolve_migrator(&self) -> Result<Option<Arc<Migrator>>, Error> {
+        match &self.migrations {
+            Migrations::None => Ok(None),
+            Migrations::Static(m) => Ok(Some(Arc::new(Migrator {
+                migrations: m.migrations.clone(),
+                ..Migrator::DEFAULT
+            }))),
+            Migrations::Dir(dir) => {
+                if !dir.is_dir() {
+                    return Err(Error::MigrationSource {
+                        path: dir.clone(),
+                        message: "no such folder (paths are relative to the test's working \
+                                  directory, the crate's root under cargo)"
+                            .into(),
+                    });
+                }
+                Migrator::new(dir.as_path()).await.map(|m| Some(Arc::new(m))).map_err(|e| {
+                    Error::MigrationSource {
+                        path: dir.clone(),
+                        message: e.to_string(),
+                    }
+                })
+            }
+        }
+    }
+
+    /// The template's name: a digest of every migration (version, checksum) and seed file.
+    async fn template_name(&self, migrator: Option<&Migrator>) -> Result<String, Error> {
+        let mut parts: Vec<String> = vec!["fixtures-template-v1".into()];
+        if let Some(m) = migrator {
+            for mig in m.iter() {
+                let sum: String = mig.checksum.iter().map(|b| format!("{b:02x}")).collect();
+                parts.push(format!("{}:{}", mig.version, sum));
+            }
+        }
+        for seed in &self.seeds {
+            let text = tokio::fs::read_to_string(seed).await.map_err(|e| Error::Seed {
+                file: seed.clone(),
+                database: "-".into(),
+                message: format!("cannot read it: {e}"),
+            })?;
+            parts.push(text);
+        }
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        Ok(format!("fxt_{}", names::digest(&refs, 24)))
+    }
+
+    /// The template database, created and migrated if no run made it before (under a lock, so
+    /// the processes of a run build it once); remembered per process.
+    pub(crate) async fn template(&self, server: &PgServer) -> Result<String, Error> {
+        static KNOWN: Mutex<Option<HashMap<String, ()>>> = Mutex::new(None);
+        let migrator = self.resolve_migrator().await?;
+        let name = self.template_name(migrator.as_deref()).await?;
+        let key = format!("{}:{}/{}", server.host(), server.port(), name);
+        if KNOWN.lock().get_or_insert_with(HashMap::new).contains_key(&key) {
+            return Ok(name);
+        }
+        let mut admin = server.admin().await?;
+        let lock = lock_key(&name);
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(lock)
+            .execute(&mut admin)
+            .await
+            .map_err(Error::sql("locking the template", &name))?;
+        let built = self.build_template(server, &mut admin, &name, migrator.as_deref()).await;
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(lock).execute(&mut admin).await;
+        let _ = admin.close().await;
+        built?;
+        KNOWN.lock().get_or_insert_with(HashMap::new).insert(key, ());
+        Ok(name)
+    }
+
+    async fn build_template(
+        &self,
+        server: &PgServer,
+        admin: &mut PgConnection,
+        name: &str,
+        migrator: Option<&Migrator>,
+    ) -> Result<(), Error> {
+        if let Some(existing) = mark::read(admin, name).await? {
+            if mark::field(&existing, "state") == Some("ready") {
+                tracing::debug!(template = name, "template already built: not migrating again");
+                return Ok(());
+            }
+            // A build that was interrupted: start over.
+            let sql = format!("ALTER DATABASE {} IS_TEMPLATE false", quote_ident(name));
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *admin).await;
+            mark::drop_ours(admin, name).await?;
+        }
+        let start = std::time::Instant::now();
+        let create = format!(
+            "CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'",
+            quote_ident(name)
+        );
+        // CREATE DATABASE cannot share a query string (an implicit transaction) with another.
+        for sql in [create, mark::comment_sql(name, Kind::Template, "state=building")] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *admin)
+                .await
+                .map_err(Error::sql("creating the template", name))?;
+        }
+        let mut conn = PgConnection::connect_with(&server.connect_options(name))
+            .await
+            .map_err(Error::sql("connecting", name))?;
+        if let Some(m) = migrator {
+            m.run_direct(None, &mut conn, false).await.map_err(|e| migration_error(e, m, name))?;
+        }
+        for seed in &self.seeds {
+            let sql = tokio::fs::read_to_string(seed).await.unwrap_or_default();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .map_err(|e| Error::Seed {
+                    file: seed.clone(),
+                    database: name.to_owned(),
+                    message: db_message(&e),
+                })?;
+        }
+        let _ = conn.close().await;
+        let done = format!(
+            "{}; ALTER DATABASE {} IS_TEMPLATE true",
+            mark::comment_sql(name, Kind::Template, "state=ready"),
+            quote_ident(name)
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(done))
+            .execute(&mut *admin)
+            .await
+            .map_err(Error::sql("finishing the template", name))?;
+        tracing::info!(template = name, elapsed = ?start.elapsed(), "template built (migrations applied once)");
+        Ok(())
+    }
+}
+
+/// The server's message with its detail and position, as a user wants to read it.
+pub(crate) fn db_message(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => {
+            let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
+            match pg {
+                Some(pg) => {
+                    let mut m = format!("{} (SQLSTATE {})", pg.message(), pg.code());
+                    if let Some(d) = pg.detail() {
+                        m += &format!("; detail: {d}");
+                    }
+                    if let Some(h) = pg.hint() {
+                        m += &format!("; hint: {h}");
+                    }
+                    m
+                }
+                None => db.message().to_owned(),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+fn migration_error(e: MigrateError, m: &Migrator, database: &str) -> Error {
+    let (version, message) = match &e {
+        MigrateError::ExecuteMigration(inner, v) => (*v, db_message(inner)),
+        other => (0, other.to_string()),
+    };
+    let file = m
+        .iter()
+        .find(|mig| mig.version == version)
+        .map(|mig| format!("{}_{}.sql", mig.version, mig.description.replace(' ', "_")))
+        .unwrap_or_else(|| "?".into());
+    Error::Migration {
+        version,
+        file,
+        database: database.to_owned(),
+        message,
+    }
+}

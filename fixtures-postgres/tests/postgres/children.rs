@@ -1,0 +1,192 @@
+//! Checks that run this binary again as child processes: template reuse across processes of a
+//! run, keep-on-failure, and many parallel tests on a server with few connections.
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use fixtures_core::prelude::*;
+use fixtures_postgres::{Databases, PgServer, TestDb, pg_server};
+use rstest::rstest;
+
+/// This binary as a child that joins this process's run (same run id and owner: same server).
+fn child(args: &[&str]) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    for v in ["NEXTEST", "NEXTEST_TEST_PHASE", "NEXTEST_TEST_NAME", "NEXTEST_EXECUTION_MODE"] {
+        cmd.env_remove(v);
+    }
+    cmd.args(args)
+        .env("FIXTURES_RUN_ID", fixtures_core::run_id())
+        .env("FIXTURES_RUN_OWNER", fixtures_core::watchdog::run_owner().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+fn run(cmd: &mut Command, deadline: Duration) -> Output {
+    let mut c = cmd.spawn().unwrap();
+    let start = Instant::now();
+    while c.try_wait().unwrap().is_none() {
+        if start.elapsed() > deadline {
+            let _ = c.kill();
+            panic!("child did not finish within {deadline:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{:?}\n{}\n{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+async fn origin(db: &TestDb) -> i32 {
+    sqlx::query_scalar("SELECT built_by FROM template_origin").fetch_one(&db.pool()).await.unwrap()
+}
+
+/// Prints the backend pid that migrated this clone's template (run as a child).
+#[rstest]
+#[ignore = "run by children::a_second_process_reuses_the_template"]
+#[tokio::test]
+async fn report_template_origin(#[from(crate::pg::test_scope::db)] db: Lease<TestDb>) {
+    println!("TEMPLATE-ORIGIN={}", origin(&db).await);
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_second_process_reuses_the_template(
+    #[from(crate::pg::test_scope::db)] db: Lease<TestDb>,
+    pg_server: Lease<PgServer>,
+) {
+    let mine = origin(&db).await;
+    let out = run(
+        &mut child(&["--ignored", "--exact", "children::report_template_origin", "--nocapture"]),
+        Duration::from_secs(120),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let theirs = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("TEMPLATE-ORIGIN=").map(str::to_owned))
+        .expect("the child reports");
+    assert_eq!(theirs, mine.to_string(), "the second process migrated again");
+
+    // Changed migrations: another template, migrated anew.
+    let mut admin = pg_server.admin().await.unwrap();
+    let templates: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'fxt\\_%' ORDER BY 1")
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+    let v2 = v2_db::fixture().lease_async().await.unwrap();
+    let v2_tables: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename = 'tags'")
+        .fetch_one(&v2.pool())
+        .await
+        .unwrap();
+    assert_eq!(v2_tables, 1);
+    let after: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'fxt\\_%' ORDER BY 1")
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(after.len(), templates.len() + 1, "changed migrations make a new template: {templates:?} → {after:?}");
+}
+
+#[fixture(scope = test)]
+async fn v2_db(pg_server: Lease<PgServer>, setup: &Setup) -> Result<TestDb, fixtures_postgres::Error> {
+    Databases::new().migrations_dir("tests/data/migrations_v2").fresh(&pg_server, setup).await
+}
+
+/// Fails on purpose (run as a child with FIXTURES_PG_KEEP_FAILED=1).
+#[rstest]
+#[ignore = "run by children::a_failed_tests_database_is_kept_and_expires"]
+#[tokio::test]
+async fn fails_with_data(#[from(crate::pg::test_scope::db)] db: Lease<TestDb>) {
+    sqlx::query("INSERT INTO notes (owner, body) VALUES ('kept', 'evidence')")
+        .execute(&db.pool())
+        .await
+        .unwrap();
+    println!("KEPT-DB={}", db.name());
+    panic!("failing on purpose so that the database is kept");
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_failed_tests_database_is_kept_and_expires(pg_server: Lease<PgServer>) {
+    let out = run(
+        &mut child(&["--ignored", "--exact", "children::fails_with_data", "--nocapture"])
+            .env("FIXTURES_PG_KEEP_FAILED", "1")
+            .env("FIXTURES_PG_KEEP_TTL", "2s"),
+        Duration::from_secs(120),
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    let all = text(&out);
+    let name = all
+        .lines()
+        .find_map(|l| l.strip_prefix("KEPT-DB=").map(str::to_owned))
+        .expect("the child names its database");
+    assert!(all.contains("kept the database of failed test `children::fails_with_data`"), "{all}");
+    assert!(all.contains(&format!("psql 'postgres://")), "{all}");
+    let mut admin = pg_server.admin().await.unwrap();
+    let kept: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname = $1")
+        .bind(&name)
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(kept, vec![name.clone()], "the failed test's database is kept");
+
+    // A later start sweeps it once it has expired.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let out = run(&mut child(&["--ignored", "--exact", "children::report_template_origin"]), Duration::from_secs(120));
+    assert!(out.status.success(), "{}", text(&out));
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the expired kept database was swept");
+}
+
+/// One of 16 tests run in parallel by `sixteen_parallel_tests_on_a_small_server` in a child
+/// whose server allows few connections. Each uses 3 connections at once.
+async fn busy(db: &TestDb) {
+    let pool = db.pool();
+    let queries = (0..3).map(|_| sqlx::query("SELECT pg_sleep(0.05)").execute(&pool));
+    for r in futures_util::future::join_all(queries).await {
+        r.expect("no pool timeout");
+    }
+}
+
+macro_rules! busy_tests {
+    ($($name:ident)*) => {
+        pub mod busy_tests {
+            use super::*;
+            $(
+                #[rstest]
+                #[ignore = "run by children::sixteen_parallel_tests_on_a_small_server"]
+                #[tokio::test]
+                async fn $name(#[from(crate::pg::test_scope::db)] db: Lease<TestDb>) {
+                    busy(&db).await;
+                }
+            )*
+        }
+    };
+}
+busy_tests!(t01 t02 t03 t04 t05 t06 t07 t08 t09 t10 t11 t12 t13 t14 t15 t16);
+
+#[test]
+fn sixteen_parallel_tests_on_a_small_server() {
+    // A run of its own (its own server), with max_connections = 24 for 16 tests that want 3
+    // connections each.
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    for v in ["NEXTEST", "NEXTEST_RUN_ID", "NEXTEST_TEST_PHASE", "NEXTEST_TEST_NAME", "FIXTURES_RUN_ID", "FIXTURES_RUN_OWNER"] {
+        cmd.env_remove(v);
+    }
+    cmd.args(["--ignored", "--test-threads=16", "busy_tests::"])
+        .env("FIXTURES_PG_MAX_CONNECTIONS", "24")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = run(&mut cmd, Duration::from_secs(240));
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("16 passed"), "{all}");
+    assert!(!all.contains("PoolTimedOut") && !all.contains("pool timed out"), "{all}");
+}

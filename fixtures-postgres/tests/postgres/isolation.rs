@@ -1,0 +1,90 @@
+//! Data written by one test is never seen by another, in each scope, with tests in parallel
+//! (and, under nextest, in separate processes).
+
+use fixtures_core::prelude::*;
+use fixtures_postgres::TestDb;
+
+/// Writes a row that names this test and checks the database holds only this test's rows
+/// (plus the seed row, in every scope: the clean keeps nothing else, the template has it).
+pub async fn write_and_check_alone(db: &TestDb) {
+    let me = fixtures_core::current_test().unwrap();
+    let pool = db.pool();
+    let (id,): (i64,) = sqlx::query_as("INSERT INTO notes (owner, body) VALUES ($1, 'mine') RETURNING id")
+        .bind(&me)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let owners: Vec<String> = sqlx::query_scalar("SELECT owner FROM notes WHERE owner <> 'seed' ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(owners, vec![me.clone()], "{me} sees other tests' rows in {}", db.name());
+    // Identities restart between tests: every test's first row gets the same id. A fresh
+    // database holds the seed row (id 1); a shared one was emptied, seed included.
+    let seeded: i64 = sqlx::query_scalar("SELECT count(*) FROM notes WHERE owner = 'seed'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(id, 1 + seeded, "{me}: the identity was not restarted");
+}
+
+macro_rules! isolation_module {
+    ($m:ident, $scope:ident) => {
+        pub mod $m {
+            use super::*;
+            use crate::pg::$scope::db;
+            use rstest::rstest;
+
+            #[rstest]
+            #[tokio::test]
+            async fn a(db: Lease<TestDb>) {
+                write_and_check_alone(&db).await;
+            }
+            #[rstest]
+            #[tokio::test]
+            async fn b(db: Lease<TestDb>) {
+                write_and_check_alone(&db).await;
+            }
+            #[rstest]
+            #[tokio::test]
+            async fn c(db: Lease<TestDb>) {
+                write_and_check_alone(&db).await;
+            }
+            #[rstest]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn d(db: Lease<TestDb>) {
+                write_and_check_alone(&db).await;
+            }
+            #[rstest]
+            fn sync_test_uses_its_own_runtime(db: Lease<TestDb>) {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(write_and_check_alone(&db));
+            }
+        }
+    };
+}
+
+isolation_module!(test_scope, test_scope);
+isolation_module!(module_scope, module_scope);
+isolation_module!(suite_scope, suite_scope);
+
+#[rstest::rstest]
+#[tokio::test]
+async fn test_scope_databases_are_dropped_after_their_test(
+    pg_server: Lease<fixtures_postgres::PgServer>,
+) {
+    let name = {
+        let db = crate::pg::test_scope::db();
+        db.name().to_owned()
+    };
+    let mut admin = pg_server.admin().await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "{name} still exists after its lease was released");
+}
+
+use fixtures_postgres::pg_server;

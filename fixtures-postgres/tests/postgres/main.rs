@@ -1,0 +1,15 @@
+//! fixtures-postgres against a real server (Docker or local binaries, per
+//! `FIXTURES_PG_BACKEND`): isolation in each scope, template reuse, bad migrations, a server
+//! with few connections.
+
+mod children;
+mod isolation;
+mod setup_errors;
+
+use fixtures_postgres::{Databases, databases};
+
+databases!(
+    /// The database fixtures of the tests.
+    pub mod pg = Databases::new()
+    .migrations_dir("tests/data/migrations")
+    .seed("tests/data/seed.sql"));
