@@ -56,20 +56,27 @@ pub fn rows() -> Vec<ReportRow> {
     rows
 }
 
+/// A fixture's name with the last two segments of its module (`pg::test_scope::db`).
+pub fn qualified_name(meta: &FixtureMeta) -> String {
+    let segments: Vec<&str> = meta.module_path.split("::").collect();
+    let tail = &segments[segments.len().saturating_sub(2)..];
+    format!("{}::{}", tail.join("::"), meta.name)
+}
+
 /// The timings report as a table (like pytest's `--setup-show` and `--durations`).
 pub fn render(rows: &[ReportRow]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<32} {:<7} {:>6} {:>9} {:>6} {:>12} {:>12}",
+        "{:<40} {:<7} {:>6} {:>9} {:>6} {:>12} {:>12}",
         "fixture", "scope", "setups", "teardowns", "users", "setup ms", "teardown ms"
     );
     for r in rows {
         let s = &r.stats;
         let _ = writeln!(
             out,
-            "{:<32} {:<7} {:>6} {:>9} {:>6} {:>12.1} {:>12.1}{}",
-            r.meta.name,
+            "{:<40} {:<7} {:>6} {:>9} {:>6} {:>12.1} {:>12.1}{}",
+            qualified_name(r.meta),
             r.meta.scope.as_str(),
             s.setups,
             s.teardowns,

@@ -50,6 +50,14 @@ pub enum Error {
         /// Why the pull failed.
         cause: String,
     },
+    /// The spec cannot work as written (found before anything is created).
+    #[error("the container spec for image `{image}` is invalid: {problem}")]
+    InvalidSpec {
+        /// The image reference.
+        image: String,
+        /// What is wrong, and how to fix it.
+        problem: String,
+    },
     /// The engine refused to create the container.
     #[error("cannot create a container from image `{image}`: {cause}")]
     Create {

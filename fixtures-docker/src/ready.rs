@@ -21,6 +21,9 @@ const FIRST_PAUSE: Duration = Duration::from_millis(10);
 const MAX_PAUSE: Duration = Duration::from_millis(250);
 /// The longest a single probe (or state check) may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A published port without a host binding: the container stopped (the next state check
+/// says so).
+const NO_BINDING: &str = "the port has no host binding (the container is not running)";
 /// How many log lines an error carries.
 pub(crate) const LOG_TAIL: usize = 40;
 
@@ -123,15 +126,6 @@ pub(crate) async fn wait_ready(
 ) -> Result<(), Error> {
     let start = Instant::now();
     let until = start + deadline;
-    for w in waits {
-        if let WaitFor::Tcp { port } | WaitFor::Http { port, .. } = w
-            && target.info.host_port(*port).is_none()
-        {
-            let msg =
-                format!("{w}: port {port} is not published; add `.expose({port})` to the spec");
-            return Err(target.not_ready(deadline, msg, target.log_tail().await));
-        }
-    }
     // Each log condition's place among the watched texts.
     let mut texts = Vec::new();
     let log_index: Vec<Option<usize>> = waits
@@ -223,11 +217,11 @@ async fn check(
             }
         }
         WaitFor::Tcp { port } => {
-            let host_port = info.host_port(*port).ok_or("port not published")?;
+            let host_port = info.host_port(*port).ok_or(NO_BINDING)?;
             probe::tcp(info.host(), host_port, budget).await
         }
         WaitFor::Http { port, path, status } => {
-            let host_port = info.host_port(*port).ok_or("port not published")?;
+            let host_port = info.host_port(*port).ok_or(NO_BINDING)?;
             let got = probe::http_status(info.host(), host_port, path, budget).await?;
             if got == *status {
                 Ok(())

@@ -246,6 +246,16 @@ impl ContainerSpec {
         self
     }
 
+    /// The first readiness condition that probes a port the spec does not expose.
+    pub(crate) fn unexposed_probe(&self) -> Option<(&WaitFor, u16)> {
+        self.waits.iter().find_map(|w| match w {
+            WaitFor::Tcp { port } | WaitFor::Http { port, .. } if !self.ports.contains(port) => {
+                Some((w, *port))
+            }
+            _ => None,
+        })
+    }
+
     /// `image:tag`.
     pub fn image_ref(&self) -> String {
         if self.tag.is_empty() {
@@ -365,6 +375,18 @@ mod tests {
         for v in variants {
             assert!(seen.insert(v.hash()), "collision for {v:?}");
         }
+    }
+
+    #[test]
+    fn a_probe_of_an_unexposed_port_is_found() {
+        assert!(
+            base()
+                .wait_for(WaitFor::tcp(80))
+                .unexposed_probe()
+                .is_none()
+        );
+        let spec = base().wait_for(WaitFor::http(8080, "/", 200));
+        assert_eq!(spec.unexposed_probe().map(|(_, p)| p), Some(8080));
     }
 
     #[test]

@@ -95,6 +95,14 @@ impl Held {
 /// # fn main() {}
 /// ```
 pub async fn start(setup: &Setup, spec: ContainerSpec) -> Result<Container, Error> {
+    if let Some((wait, port)) = spec.unexposed_probe() {
+        return Err(Error::InvalidSpec {
+            image: spec.image_ref(),
+            problem: format!(
+                "{wait} probes port {port}, which is not exposed: add `.expose({port})`"
+            ),
+        });
+    }
     let scope = setup.scope();
     let origin = Origin::here(scope, setup.fixture_name());
     let reused = spec.reuse && reuse::enabled();

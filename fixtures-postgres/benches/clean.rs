@@ -1,1 +1,232 @@
-fn main(){}
+//! What a clean between two tests costs, per strategy, on a throwaway local server (tmpfs,
+//! fsync off): medians over many cleans, printed as a markdown table.
+//!
+//! `cargo bench -p fixtures-postgres --bench clean [-- --quick]`
+//!
+//! Cases: schemas of 20 and 100 tables (identity and serial keys, a tree of foreign keys,
+//! an index each); after a typical test (a few rows in a few tables), after a test that wrote
+//! nothing, and after one that wrote 10,000 rows into each of three tables. For reference:
+//! `BEGIN` + `ROLLBACK` around a test, and what `prepare` costs.
+#![allow(missing_docs)]
+
+#[path = "../tests/clean/schema.rs"]
+mod schema;
+#[path = "../tests/clean/support.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use fixtures_postgres::clean::__private as engine;
+use fixtures_postgres::clean::{CleanOptions, CleanStrategy};
+use sqlx::{Connection, PgConnection};
+
+async fn exec(conn: &mut PgConnection, sql: &str) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut *conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {sql}"));
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// A database with `n` tables, prepared for `Auto`, and a test connection to it.
+async fn database(n: usize) -> (PgConnection, PgConnection) {
+    let (mut framework, url) = support::scratch_database().await;
+    exec(&mut framework, &schema::tree(n)).await;
+    let opts = CleanOptions::new();
+    engine::prepare(&mut framework, &opts)
+        .await
+        .expect("prepare");
+    engine::clean(&mut framework, &opts).await.expect("clean");
+    let test = PgConnection::connect(&url).await.expect("connect");
+    (framework, test)
+}
+
+/// A typical test: a few rows in a few tables.
+fn typical(n: usize) -> String {
+    [
+        schema::tree_insert(0, 3),
+        schema::tree_insert(1, 2),
+        schema::tree_insert(3, 4),
+        schema::tree_insert(n - 1, 1),
+    ]
+    .join(";\n")
+}
+
+/// A heavy test: 10,000 rows in each of three tables (leaves of the foreign-key tree).
+fn heavy(n: usize) -> String {
+    (1..=3)
+        .map(|k| schema::tree_insert(n - k, 10_000))
+        .collect::<Vec<_>>()
+        .join(";\n")
+}
+
+/// Median of `iters` cleans with `strategy`, each after `writes` on the test connection.
+async fn cleans(
+    framework: &mut PgConnection,
+    test: &mut PgConnection,
+    strategy: CleanStrategy,
+    writes: &str,
+    iters: usize,
+) -> Duration {
+    let opts = CleanOptions::new().strategy(strategy);
+    engine::clean(framework, &opts).await.expect("clean");
+    let mut times = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        if !writes.is_empty() {
+            exec(test, writes).await;
+        }
+        let start = Instant::now();
+        let report = engine::clean(framework, &opts).await.expect("clean");
+        times.push(start.elapsed());
+        assert!(
+            writes.is_empty() || report.tables_emptied() > 0,
+            "{report:?}"
+        );
+    }
+    median(times)
+}
+
+/// Median of `BEGIN` + `ROLLBACK` around `writes` (the writes themselves not counted).
+async fn rollbacks(test: &mut PgConnection, writes: &str, iters: usize) -> Duration {
+    let mut times = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let start = Instant::now();
+        exec(test, "BEGIN").await;
+        let begin = start.elapsed();
+        if !writes.is_empty() {
+            exec(test, writes).await;
+        }
+        let start = Instant::now();
+        exec(test, "ROLLBACK").await;
+        times.push(begin + start.elapsed());
+    }
+    median(times)
+}
+
+struct Row {
+    case: String,
+    auto: Duration,
+    auto_uncached: Duration,
+    delete: Duration,
+    truncate: Duration,
+    rollback: Duration,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let iters = if quick { 5 } else { 51 };
+    let heavy_iters = if quick { 3 } else { 11 };
+    let mut rows = Vec::new();
+    let mut prepares = Vec::new();
+
+    for n in [20, 100] {
+        // prepare: first install, then again (already installed: re-arm).
+        let (mut framework, url) = support::scratch_database().await;
+        exec(&mut framework, &schema::tree(n)).await;
+        let start = Instant::now();
+        engine::prepare(&mut framework, &CleanOptions::new())
+            .await
+            .expect("prepare");
+        let first = start.elapsed();
+        let mut again = Vec::new();
+        for _ in 0..iters.min(11) {
+            let start = Instant::now();
+            engine::prepare(&mut framework, &CleanOptions::new())
+                .await
+                .expect("prepare");
+            again.push(start.elapsed());
+        }
+        prepares.push((n, first, median(again)));
+        drop(url);
+
+        for (label, writes, iters) in [
+            ("a few rows in 4 tables", typical(n), iters),
+            ("nothing written", String::new(), iters),
+            ("10,000 rows in 3 tables", heavy(n), heavy_iters),
+        ] {
+            let (mut framework, mut test) = database(n).await;
+            let auto = cleans(
+                &mut framework,
+                &mut test,
+                CleanStrategy::Auto,
+                &writes,
+                iters,
+            )
+            .await;
+            let delete = cleans(
+                &mut framework,
+                &mut test,
+                CleanStrategy::Delete,
+                &writes,
+                iters,
+            )
+            .await;
+            let truncate = cleans(
+                &mut framework,
+                &mut test,
+                CleanStrategy::Truncate,
+                &writes,
+                iters,
+            )
+            .await;
+            // Auto as without the DDL event trigger (a non-superuser): catalog listed every time.
+            exec(
+                &mut framework,
+                "UPDATE _fixtures.settings SET watch = false",
+            )
+            .await;
+            let auto_uncached = cleans(
+                &mut framework,
+                &mut test,
+                CleanStrategy::Auto,
+                &writes,
+                iters,
+            )
+            .await;
+            exec(&mut framework, "UPDATE _fixtures.settings SET watch = true").await;
+            let rollback = rollbacks(&mut test, &writes, iters).await;
+            rows.push(Row {
+                case: format!("{n} tables, {label}"),
+                auto,
+                auto_uncached,
+                delete,
+                truncate,
+                rollback,
+            });
+        }
+    }
+
+    println!(
+        "\n## Clean between tests (medians; {iters} cleans, 10,000-row cases {heavy_iters})\n"
+    );
+    println!(
+        "| case | Auto | Auto, catalog listed each time | Delete (all tables) | Truncate (all tables) | BEGIN/ROLLBACK |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            r.case,
+            ms(r.auto),
+            ms(r.auto_uncached),
+            ms(r.delete),
+            ms(r.truncate),
+            ms(r.rollback)
+        );
+    }
+    println!("\n## prepare\n");
+    println!("| tables | first (install) | again (installed) |");
+    println!("|---|---|---|");
+    for (n, first, again) in prepares {
+        println!("| {n} | {} | {} |", ms(first), ms(again));
+    }
+}

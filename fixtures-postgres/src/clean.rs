@@ -257,13 +257,7 @@ async fn call_clean(
     mode: &'static str,
     opts: &CleanOptions,
 ) -> Result<CleanReport, sqlx::Error> {
-    type Row = (
-        i32,
-        Vec<String>,
-        Vec<String>,
-        Vec<String>,
-        Option<String>,
-    );
+    type Row = (i32, Vec<String>, Vec<String>, Vec<String>, Option<String>);
     let (considered, deleted, truncated, sequences, note): Row = sqlx::query_as(sql::CALL_CLEAN)
         .bind(mode)
         .bind(opts.only.as_slice())

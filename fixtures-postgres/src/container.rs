@@ -25,7 +25,8 @@ pub struct PostgresImage {
 impl PostgresImage {
     /// The image named by `FIXTURES_POSTGRES_IMAGE`, or `postgres:15`.
     pub fn from_env(password: String, max_connections: u32) -> PostgresImage {
-        let image = std::env::var("FIXTURES_POSTGRES_IMAGE").unwrap_or_else(|_| "postgres:15".into());
+        let image =
+            std::env::var("FIXTURES_POSTGRES_IMAGE").unwrap_or_else(|_| "postgres:15".into());
         let (name, tag) = match image.rsplit_once(':') {
             Some((n, t)) if !t.contains('/') => (n.to_owned(), t.to_owned()),
             _ => (image.clone(), "latest".to_owned()),
@@ -74,8 +75,13 @@ impl Image for PostgresImage {
                         .database("postgres");
                     // A real connection and query: the server may log "ready" during the
                     // entrypoint's temporary start, before the final one listens on TCP.
-                    let mut c = PgConnection::connect_with(&opts).await.map_err(|e| e.to_string())?;
-                    sqlx::query("SELECT 1").execute(&mut c).await.map_err(|e| e.to_string())?;
+                    let mut c = PgConnection::connect_with(&opts)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    sqlx::query("SELECT 1")
+                        .execute(&mut c)
+                        .await
+                        .map_err(|e| e.to_string())?;
                     let _ = c.close().await;
                     Ok(())
                 }
@@ -100,7 +106,9 @@ fn machine_password() -> Result<String, Error> {
     };
     std::fs::create_dir_all(&dir).map_err(io)?;
     let mut buf = [0u8; 16];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).map_err(io)?;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(io)?;
     let password: String = buf.iter().map(|b| format!("{b:02x}")).collect();
     let tmp = dir.join(format!("pg-container-password.{}", std::process::id()));
     std::fs::write(&tmp, &password).map_err(io)?;
@@ -108,7 +116,9 @@ fn machine_password() -> Result<String, Error> {
     // First writer wins; everyone then reads the same file.
     if std::fs::hard_link(&tmp, &path).is_err() {
         let _ = std::fs::remove_file(&tmp);
-        return std::fs::read_to_string(&path).map(|p| p.trim().to_owned()).map_err(io);
+        return std::fs::read_to_string(&path)
+            .map(|p| p.trim().to_owned())
+            .map_err(io);
     }
     let _ = std::fs::remove_file(&tmp);
     Ok(password)
@@ -122,7 +132,12 @@ pub(crate) async fn start(setup: &Setup) -> Result<PgServer, Error> {
         reason: "the Postgres container has no published port 5432".into(),
         hint: "check FIXTURES_POSTGRES_IMAGE".into(),
     })?;
-    tracing::info!(id = container.id(), port, adopted = container.adopted(), "Postgres container");
+    tracing::info!(
+        id = container.id(),
+        port,
+        adopted = container.adopted(),
+        "Postgres container"
+    );
     Ok(PgServer::from_parts(
         Backend::Docker,
         container.host().to_owned(),

@@ -20,7 +20,12 @@ pub struct TestDb {
 }
 
 impl TestDb {
-    pub(crate) fn new(name: String, url: String, options: PgConnectOptions, pool_max: u32) -> TestDb {
+    pub(crate) fn new(
+        name: String,
+        url: String,
+        options: PgConnectOptions,
+        pool_max: u32,
+    ) -> TestDb {
         TestDb {
             name,
             url,

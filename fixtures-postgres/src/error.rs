@@ -109,7 +109,10 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn sql(action: impl Into<String>, database: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Error {
+    pub(crate) fn sql(
+        action: impl Into<String>,
+        database: impl Into<String>,
+    ) -> impl FnOnce(sqlx::Error) -> Error {
         let (action, database) = (action.into(), database.into());
         move |source| Error::Sql {
             action,

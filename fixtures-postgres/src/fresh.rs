@@ -53,24 +53,40 @@ impl Databases {
             let label = setup.test().unwrap_or(setup.instance()).to_owned();
             let name = names::database_name("fx_", &label, &[&label, &unique()]);
             let pool = server.admin_pool();
-            let mut admin = pool.acquire().await.map_err(Error::sql("connecting", server.admin_database()))?;
+            let mut admin = pool
+                .acquire()
+                .await
+                .map_err(Error::sql("connecting", server.admin_database()))?;
             let start = Instant::now();
             let claimed = claim_warm(&mut admin, &template, &name).await?;
             if !claimed {
                 create_clone(&mut admin, &template, &name, Kind::Test).await?;
             }
-            exec(&mut admin, mark::comment_sql(&name, Kind::Test, &format!("template={template}")), &name).await?;
+            exec(
+                &mut admin,
+                mark::comment_sql(&name, Kind::Test, &format!("template={template}")),
+                &name,
+            )
+            .await?;
             drop(admin);
             tracing::debug!(database = %name, claimed, elapsed = ?start.elapsed(), "fresh database");
             refill_warm(server, &template);
 
             let url = server.url(&name);
-            let db = TestDb::new(name.clone(), url.clone(), server.connect_options(&name), config::pool_max()?);
+            let db = TestDb::new(
+                name.clone(),
+                url.clone(),
+                server.connect_options(&name),
+                config::pool_max()?,
+            );
             let test = setup.test().map(str::to_owned);
             setup.on_teardown_async("drop the test database", move || async move {
-                let keep = config::keep_failed() && test.as_deref().is_some_and(fixtures_core::test_failed);
+                let keep = config::keep_failed()
+                    && test.as_deref().is_some_and(fixtures_core::test_failed);
                 let result = match pool.acquire().await {
-                    Ok(mut admin) if keep => keep_database(&mut admin, &name, &url, test.as_deref()).await,
+                    Ok(mut admin) if keep => {
+                        keep_database(&mut admin, &name, &url, test.as_deref()).await
+                    }
                     Ok(mut admin) => mark::drop_ours(&mut admin, &name).await,
                     Err(e) => Err(Error::sql("connecting", "postgres")(e)),
                 };
@@ -83,7 +99,11 @@ impl Databases {
     }
 }
 
-pub(crate) async fn exec(conn: &mut PgConnection, sql: String, database: &str) -> Result<(), Error> {
+pub(crate) async fn exec(
+    conn: &mut PgConnection,
+    sql: String,
+    database: &str,
+) -> Result<(), Error> {
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
         .execute(conn)
         .await
@@ -97,9 +117,18 @@ pub(crate) async fn create_clone(
     name: &str,
     kind: Kind,
 ) -> Result<(), Error> {
-    let sql = format!("CREATE DATABASE {} TEMPLATE {}", quote_ident(name), quote_ident(template));
+    let sql = format!(
+        "CREATE DATABASE {} TEMPLATE {}",
+        quote_ident(name),
+        quote_ident(template)
+    );
     exec(admin, sql, name).await?;
-    exec(admin, mark::comment_sql(name, kind, &format!("template={template}")), name).await
+    exec(
+        admin,
+        mark::comment_sql(name, kind, &format!("template={template}")),
+        name,
+    )
+    .await
 }
 
 /// Takes a warm clone by renaming it; false when none was free.
@@ -112,9 +141,17 @@ async fn claim_warm(admin: &mut PgConnection, template: &str, name: &str) -> Res
     .await
     .map_err(Error::sql("listing warm databases", name))?;
     for warm in candidates {
-        let sql = format!("ALTER DATABASE {} RENAME TO {}", quote_ident(&warm), quote_ident(name));
+        let sql = format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quote_ident(&warm),
+            quote_ident(name)
+        );
         // Fails when another process renamed it first: try the next one.
-        if sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *admin).await.is_ok() {
+        if sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *admin)
+            .await
+            .is_ok()
+        {
             return Ok(true);
         }
     }
@@ -133,13 +170,18 @@ fn refill_warm(server: &PgServer, template: &str) {
     let template = template.to_owned();
     fixtures_core::runtime::handle().spawn(async move {
         let result: Result<(), Error> = async {
-            let mut admin = pool.acquire().await.map_err(Error::sql("connecting", "postgres"))?;
-            let prefix = warm_prefix(&template);
-            let have: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE starts_with(datname, $1)")
-                .bind(&prefix)
-                .fetch_one(&mut *admin)
+            let mut admin = pool
+                .acquire()
                 .await
-                .map_err(Error::sql("counting warm databases", &template))?;
+                .map_err(Error::sql("connecting", "postgres"))?;
+            let prefix = warm_prefix(&template);
+            let have: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_database WHERE starts_with(datname, $1)",
+            )
+            .bind(&prefix)
+            .fetch_one(&mut *admin)
+            .await
+            .map_err(Error::sql("counting warm databases", &template))?;
             for _ in have..target {
                 let name = format!("{prefix}{}", names::digest(&[&unique()], 16));
                 create_clone(&mut admin, &template, &name, Kind::Warm).await?;
@@ -155,11 +197,21 @@ fn refill_warm(server: &PgServer, template: &str) {
 }
 
 /// Keeps a failed test's database for debugging, marked with an expiry, and says how to open it.
-async fn keep_database(admin: &mut PgConnection, name: &str, url: &str, test: Option<&str>) -> Result<(), Error> {
+async fn keep_database(
+    admin: &mut PgConnection,
+    name: &str,
+    url: &str,
+    test: Option<&str>,
+) -> Result<(), Error> {
     mark::ensure_ours(admin, name, "keep").await?;
     let ttl = config::keep_ttl()?;
     let expires = mark::now() + ttl.as_secs();
-    exec(admin, mark::comment_sql(name, Kind::Kept, &format!("expires={expires}")), name).await?;
+    exec(
+        admin,
+        mark::comment_sql(name, Kind::Kept, &format!("expires={expires}")),
+        name,
+    )
+    .await?;
     let msg = format!(
         "fixtures-postgres: kept the database of failed test `{}` for {:?}:\n    psql '{url}'\n",
         test.unwrap_or("?"),

@@ -8,6 +8,8 @@ mod container;
 mod database;
 mod error;
 mod fresh;
+#[cfg(test)]
+mod live_tests;
 mod local;
 mod macros;
 mod mark;

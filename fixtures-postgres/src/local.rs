@@ -248,7 +248,11 @@ fn random_password() -> String {
             h.update(buf);
         }
     }
-    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+    h.finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The cached, initdb'd data directory for these binaries (made once, under a lock).
@@ -261,9 +265,15 @@ fn cached_cluster(bins: &Binaries, run_as: Option<RunAs>) -> Result<(PathBuf, St
         .map(|b| format!("{b:02x}"))
         .collect();
     let cache = root.join(format!("cache-{key}"));
-    let io = |step: &'static str| move |e: std::io::Error| Error::LocalServer { step, detail: e.to_string() };
+    let io = |step: &'static str| {
+        move |e: std::io::Error| Error::LocalServer {
+            step,
+            detail: e.to_string(),
+        }
+    };
     fs::create_dir_all(&root).map_err(io("creating the data root"))?;
-    let lock = File::create(root.join(format!("cache-{key}.lock"))).map_err(io("locking the cache"))?;
+    let lock =
+        File::create(root.join(format!("cache-{key}.lock"))).map_err(io("locking the cache"))?;
     lock.lock().map_err(io("locking the cache"))?;
     let password_file = cache.join("password");
     let data = cache.join("data");
@@ -280,13 +290,23 @@ fn cached_cluster(bins: &Binaries, run_as: Option<RunAs>) -> Result<(PathBuf, St
     let pwfile = cache.join("pwfile");
     fs::write(&pwfile, &password).map_err(io("writing the cache"))?;
     if let Some(r) = run_as {
-        r.own(&cache).and_then(|()| r.own(&pwfile)).map_err(io("giving the cache to the postgres user"))?;
+        r.own(&cache)
+            .and_then(|()| r.own(&pwfile))
+            .map_err(io("giving the cache to the postgres user"))?;
     }
     let start = Instant::now();
     let out = command(&bins.bindir.join("initdb"), run_as)
         .arg("-D")
         .arg(&data)
-        .args(["-U", "postgres", "--auth=scram-sha-256", "--no-sync", "-E", "UTF8", "--locale=C"])
+        .args([
+            "-U",
+            "postgres",
+            "--auth=scram-sha-256",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ])
         .arg(format!("--pwfile={}", pwfile.display()))
         .output()
         .map_err(io("running initdb"))?;
@@ -295,7 +315,11 @@ fn cached_cluster(bins: &Binaries, run_as: Option<RunAs>) -> Result<(PathBuf, St
         let _ = fs::remove_dir_all(&cache);
         return Err(Error::LocalServer {
             step: "initdb",
-            detail: format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+            detail: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
         });
     }
     tracing::info!(elapsed = ?start.elapsed(), dir = %data.display(), "initdb done (cached for later runs)");
@@ -326,7 +350,9 @@ fn copy_tree(from: &Path, to: &Path, run_as: Option<RunAs>) -> std::io::Result<(
 }
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn record_path() -> std::io::Result<PathBuf> {
@@ -335,7 +361,12 @@ fn record_path() -> std::io::Result<PathBuf> {
 
 /// Finds this run's server, or starts it. Blocking; call from a blocking context.
 pub(crate) fn find_or_start(max_connections: u32) -> Result<(LocalServer, bool), Error> {
-    let io = |step: &'static str| move |e: std::io::Error| Error::LocalServer { step, detail: e.to_string() };
+    let io = |step: &'static str| {
+        move |e: std::io::Error| Error::LocalServer {
+            step,
+            detail: e.to_string(),
+        }
+    };
     let record = record_path().map_err(io("creating the run folder"))?;
     let mut lock = File::options()
         .create(true)
@@ -346,14 +377,17 @@ pub(crate) fn find_or_start(max_connections: u32) -> Result<(LocalServer, bool),
         .map_err(io("locking the run's server record"))?;
     lock.lock().map_err(io("locking the run's server record"))?;
     let _ = lock.seek(SeekFrom::Start(0));
-    if let Some(existing) = fs::read_to_string(&record).ok().and_then(|t| LocalServer::from_record(&t))
+    if let Some(existing) = fs::read_to_string(&record)
+        .ok()
+        .and_then(|t| LocalServer::from_record(&t))
         && existing.pid.is_alive()
     {
         return Ok((existing, true));
     }
     let server = start(max_connections)?;
     fs::write(&record, server.to_record()).map_err(io("recording the server"))?;
-    fs::set_permissions(&record, fs::Permissions::from_mode(0o600)).map_err(io("recording the server"))?;
+    fs::set_permissions(&record, fs::Permissions::from_mode(0o600))
+        .map_err(io("recording the server"))?;
     watchdog::ensure("pg-local-reaper").map_err(io("starting the watchdog"))?;
     Ok((server, false))
 }
@@ -367,24 +401,37 @@ pub(crate) fn forget() {
 }
 
 fn start(max_connections: u32) -> Result<LocalServer, Error> {
-    let io = |step: &'static str| move |e: std::io::Error| Error::LocalServer { step, detail: e.to_string() };
+    let io = |step: &'static str| {
+        move |e: std::io::Error| Error::LocalServer {
+            step,
+            detail: e.to_string(),
+        }
+    };
     let bins = Binaries::find()?;
     let run_as = RunAs::pick()?;
     let (cached, password) = cached_cluster(&bins, run_as)?;
-    let base = data_root().join(format!("run-{}-{}", fixtures_core::run_id(), std::process::id()));
+    let base = data_root().join(format!(
+        "run-{}-{}",
+        fixtures_core::run_id(),
+        std::process::id()
+    ));
     let _ = fs::remove_dir_all(&base);
     let data = base.join("data");
     let socket_dir = base.join("socket");
     fs::create_dir_all(&socket_dir).map_err(io("creating the server folder"))?;
-    fs::set_permissions(&socket_dir, fs::Permissions::from_mode(0o700)).map_err(io("creating the server folder"))?;
+    fs::set_permissions(&socket_dir, fs::Permissions::from_mode(0o700))
+        .map_err(io("creating the server folder"))?;
     if let Some(r) = run_as {
-        r.own(&base).and_then(|()| r.own(&socket_dir)).map_err(io("creating the server folder"))?;
+        r.own(&base)
+            .and_then(|()| r.own(&socket_dir))
+            .map_err(io("creating the server folder"))?;
     }
     let copied = Instant::now();
     copy_tree(&cached, &data, run_as).map_err(io("copying the cached data directory"))?;
     tracing::debug!(elapsed = ?copied.elapsed(), "copied the cached data directory");
     // Who owns this server: recorded beside it, so a later sweep can tell a dead run's server.
-    fs::write(base.join("owner"), watchdog::run_owner().to_string()).map_err(io("recording the owner"))?;
+    fs::write(base.join("owner"), watchdog::run_owner().to_string())
+        .map_err(io("recording the owner"))?;
     let mut last = String::new();
     for _attempt in 0..5 {
         let port = free_port().map_err(io("finding a free port"))?;
@@ -396,15 +443,24 @@ fn start(max_connections: u32) -> Result<LocalServer, Error> {
             .args(["-p", &port.to_string(), "-k"])
             .arg(&socket_dir)
             .args([
-                "-c", "listen_addresses=127.0.0.1",
-                "-c", "fsync=off",
-                "-c", "synchronous_commit=off",
-                "-c", "full_page_writes=off",
-                "-c", &format!("max_connections={max_connections}"),
-                "-c", "shared_buffers=64MB",
-                "-c", "max_locks_per_transaction=256",
-                "-c", "log_min_messages=warning",
-                "-c", "cluster_name=fixtures-pg-local",
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                &format!("max_connections={max_connections}"),
+                "-c",
+                "shared_buffers=64MB",
+                "-c",
+                "max_locks_per_transaction=256",
+                "-c",
+                "log_min_messages=warning",
+                "-c",
+                "cluster_name=fixtures-pg-local",
             ])
             .stdout(Stdio::null())
             .stderr(log)
@@ -455,7 +511,10 @@ fn tail(path: &Path) -> String {
 /// The watchdog's cleanup: stop the dead run's server.
 pub(crate) fn reap(watch: &watchdog::Watch) {
     let record = watch.dir.join("pg-local.server");
-    if let Some(server) = fs::read_to_string(&record).ok().and_then(|t| LocalServer::from_record(&t)) {
+    if let Some(server) = fs::read_to_string(&record)
+        .ok()
+        .and_then(|t| LocalServer::from_record(&t))
+    {
         server.stop();
     }
     let _ = fs::remove_file(&record);
@@ -465,19 +524,26 @@ pub(crate) fn reap(watch: &watchdog::Watch) {
 /// Removes servers and folders left by runs whose owner is dead (a killed run whose watchdog
 /// did not get to it). Never touches a live run's server.
 pub(crate) fn sweep() {
-    let Ok(entries) = fs::read_dir(data_root()) else { return };
+    let Ok(entries) = fs::read_dir(data_root()) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !name.starts_with("run-") {
             continue;
         }
         let base = entry.path();
-        let owner = fs::read_to_string(base.join("owner")).ok().and_then(|t| ProcessRef::parse(&t));
+        let owner = fs::read_to_string(base.join("owner"))
+            .ok()
+            .and_then(|t| ProcessRef::parse(&t));
         if owner.is_some_and(|o| o.is_alive()) {
             continue;
         }
         let pid_file = fs::read_to_string(base.join("data/postmaster.pid")).unwrap_or_default();
-        if let Some(pid) = pid_file.lines().next().and_then(|l| l.trim().parse::<u32>().ok())
+        if let Some(pid) = pid_file
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse::<u32>().ok())
             && let Some(p) = ProcessRef::of(pid)
             && is_postgres(pid)
         {

@@ -37,7 +37,10 @@ impl Kind {
 }
 
 pub(crate) fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The comment text for a database of ours.
@@ -94,7 +97,10 @@ pub(crate) async fn ensure_ours(
 /// not block it).
 pub(crate) async fn drop_ours(conn: &mut PgConnection, database: &str) -> Result<(), Error> {
     ensure_ours(conn, database, "drop").await?;
-    let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(database));
+    let sql = format!(
+        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+        quote_ident(database)
+    );
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
         .execute(conn)
         .await
@@ -119,6 +125,9 @@ mod tests {
     #[test]
     fn comment_sql_quotes_the_database() {
         let sql = comment_sql("we\"ird", Kind::Test, "");
-        assert!(sql.starts_with("COMMENT ON DATABASE \"we\"\"ird\" IS 'fixtures-managed kind=test"), "{sql}");
+        assert!(
+            sql.starts_with("COMMENT ON DATABASE \"we\"\"ird\" IS 'fixtures-managed kind=test"),
+            "{sql}"
+        );
     }
 }

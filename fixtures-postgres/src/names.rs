@@ -25,7 +25,11 @@ pub(crate) fn digest(parts: &[&str], hex_len: usize) -> String {
 pub(crate) fn sanitize(text: &str) -> String {
     let mut out = String::new();
     for c in text.chars() {
-        let c = if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' };
+        let c = if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase()
+        } else {
+            '_'
+        };
         if !(c == '_' && out.ends_with('_')) {
             out.push(c);
         }
@@ -61,11 +65,21 @@ mod tests {
     #[test]
     fn names_fit_postgres_limit_even_for_hostile_input() {
         let long = "a".repeat(200);
-        for label in ["x::y::t1", "q'uo\"te; DROP DATABASE x; --", "ünïcödé::テスト", long.as_str(), ""] {
+        for label in [
+            "x::y::t1",
+            "q'uo\"te; DROP DATABASE x; --",
+            "ünïcödé::テスト",
+            long.as_str(),
+            "",
+        ] {
             let n = database_name("fx_", label, &[label, "run"]);
             assert!(n.len() <= MAX_IDENT, "{n} is {} bytes", n.len());
             assert!(n.starts_with("fx_"));
-            assert!(n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'), "{n}");
+            assert!(
+                n.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{n}"
+            );
         }
     }
 

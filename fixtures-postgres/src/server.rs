@@ -30,7 +30,11 @@ impl Backend {
         if std::env::var_os("FIXTURES_PG_URL").is_some() {
             return Ok(Backend::External);
         }
-        match std::env::var("FIXTURES_PG_BACKEND").ok().as_deref().map(str::trim) {
+        match std::env::var("FIXTURES_PG_BACKEND")
+            .ok()
+            .as_deref()
+            .map(str::trim)
+        {
             None | Some("") | Some("auto") => {}
             Some("docker") => return Ok(Backend::Docker),
             Some("local") => return Ok(Backend::Local),
@@ -144,7 +148,13 @@ impl PgServer {
         &self.admin_database
     }
 
-    pub(crate) fn from_parts(backend: Backend, host: String, port: u16, user: String, password: String) -> PgServer {
+    pub(crate) fn from_parts(
+        backend: Backend,
+        host: String,
+        port: u16,
+        user: String,
+        password: String,
+    ) -> PgServer {
         PgServer {
             backend,
             host,
@@ -200,7 +210,9 @@ impl PgServer {
 fn pct(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -229,8 +241,12 @@ fn external() -> Result<PgServer, Error> {
 
 /// The password part of a URL (PgConnectOptions does not give it back).
 fn password_of(url: &str) -> String {
-    let Some(rest) = url.split_once("://").map(|(_, r)| r) else { return String::new() };
-    let Some((creds, _)) = rest.rsplit_once('@') else { return String::new() };
+    let Some(rest) = url.split_once("://").map(|(_, r)| r) else {
+        return String::new();
+    };
+    let Some((creds, _)) = rest.rsplit_once('@') else {
+        return String::new();
+    };
     let pw = creds.split_once(':').map(|(_, p)| p).unwrap_or("");
     let mut out = Vec::new();
     let b = pw.as_bytes();
@@ -264,7 +280,10 @@ async fn start_local(setup: &Setup) -> Result<PgServer, Error> {
     let max = crate::config::max_connections()?;
     let (server, adopted) = tokio::task::spawn_blocking(move || local::find_or_start(max))
         .await
-        .map_err(|e| Error::LocalServer { step: "starting", detail: e.to_string() })??;
+        .map_err(|e| Error::LocalServer {
+            step: "starting",
+            detail: e.to_string(),
+        })??;
     tracing::info!(port = server.port, adopted, "local Postgres server");
     let pg = PgServer {
         backend: Backend::Local,
@@ -294,7 +313,10 @@ fn stop_with_run(setup: &Setup, server: LocalServer) {
 }
 
 /// Connects until the server answers `SELECT 1`, with backoff, within `deadline`.
-pub(crate) async fn wait_ready(server: &PgServer, deadline: Duration) -> Result<PgConnection, Error> {
+pub(crate) async fn wait_ready(
+    server: &PgServer,
+    deadline: Duration,
+) -> Result<PgConnection, Error> {
     let start = Instant::now();
     let opts = server.connect_options(&server.admin_database);
     let mut delay = Duration::from_millis(5);
@@ -338,6 +360,9 @@ mod tests {
 
     #[test]
     fn redacted_urls_hide_the_password() {
-        assert_eq!(redact("postgres://bob:secret@db:5432/app"), "postgres://bob:***@db:5432/app");
+        assert_eq!(
+            redact("postgres://bob:secret@db:5432/app"),
+            "postgres://bob:***@db:5432/app"
+        );
     }
 }

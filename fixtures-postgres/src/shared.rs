@@ -32,6 +32,11 @@ pub struct SharedDb {
     conn: Arc<Mutex<PgConnection>>,
 }
 
+/// The name of the run's shared database for `label` (a module path, or `suite`).
+pub(crate) fn shared_name(label: &str, template: &str) -> String {
+    names::database_name("fxs_", label, &[label, fixtures_core::run_id(), template])
+}
+
 impl Databases {
     /// The shared database of this fixture instance (module or suite scope), created from the
     /// template on first use by the run (under a lock, so every process of the run finds the
@@ -52,7 +57,7 @@ impl Databases {
                 Scope::Suite => "suite".to_owned(),
                 _ => setup.instance().to_owned(),
             };
-            let name = names::database_name("fxs_", &label, &[&label, fixtures_core::run_id(), &template]);
+            let name = shared_name(&label, &template);
             let mut admin = server.admin().await?;
             let lock = lock_key(&name);
             sqlx::query("SELECT pg_advisory_lock($1)")
@@ -61,13 +66,32 @@ impl Databases {
                 .await
                 .map_err(Error::sql("locking", &name))?;
             let created = async {
-                match mark::read(&mut admin, &name).await? {
-                    Some(_) => Ok(false),
-                    None => create_clone(&mut admin, &template, &name, Kind::Shared).await.map(|()| true),
+                if mark::read(&mut admin, &name).await?.is_some() {
+                    return Ok(false);
                 }
+                let exists: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+                )
+                .bind(&name)
+                .fetch_one(&mut admin)
+                .await
+                .map_err(Error::sql("looking for", &name))?;
+                if exists {
+                    // Same name, no mark: not ours. Refuse, touch nothing.
+                    return Err(Error::NotOurs {
+                        action: "use",
+                        database: name.clone(),
+                    });
+                }
+                create_clone(&mut admin, &template, &name, Kind::Shared)
+                    .await
+                    .map(|()| true)
             }
             .await;
-            let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(lock).execute(&mut admin).await;
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(lock)
+                .execute(&mut admin)
+                .await;
             let _ = admin.close().await;
             let created = created?;
             let mut conn = PgConnection::connect_with(&server.connect_options(&name))
@@ -87,7 +111,9 @@ impl Databases {
             let pool = server.admin_pool();
             let dropped = name.clone();
             setup.on_teardown_async("drop the shared database", move || async move {
-                if fixtures_core::watchdog::run_owner() == fixtures_core::watchdog::ProcessRef::current() {
+                if fixtures_core::watchdog::run_owner()
+                    == fixtures_core::watchdog::ProcessRef::current()
+                {
                     match pool.acquire().await {
                         Ok(mut admin) => {
                             if let Err(e) = mark::drop_ours(&mut admin, &dropped).await {
@@ -123,7 +149,10 @@ impl SharedDb {
     ///
     /// [`Error::TurnTimeout`] when the turn does not come within the setup deadline, or a
     /// cleaning error.
-    pub fn turn<'a>(&'a self, setup: &'a Setup) -> impl Future<Output = Result<TestDb, Error>> + Send + 'a {
+    pub fn turn<'a>(
+        &'a self,
+        setup: &'a Setup,
+    ) -> impl Future<Output = Result<TestDb, Error>> + Send + 'a {
         async move {
             let deadline = Duration::from_secs(300);
             let start = Instant::now();
@@ -139,10 +168,12 @@ impl SharedDb {
                 .execute(&mut *guard)
                 .await
                 .map_err(|e| match &e {
-                    sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03") => Error::TurnTimeout {
-                        database: self.name.clone(),
-                        waited: start.elapsed(),
-                    },
+                    sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03") => {
+                        Error::TurnTimeout {
+                            database: self.name.clone(),
+                            waited: start.elapsed(),
+                        }
+                    }
                     _ => Error::sql("waiting for the turn", &self.name)(e),
                 })?;
             let waited = start.elapsed();
@@ -154,7 +185,10 @@ impl SharedDb {
             }
             .await;
             if let Err(e) = cleaned {
-                let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(key).execute(&mut *guard).await;
+                let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(key)
+                    .execute(&mut *guard)
+                    .await;
                 return Err(e);
             }
             tracing::debug!(database = %self.name, ?waited, total = ?start.elapsed(), "turn taken, database clean");
@@ -172,7 +206,12 @@ impl SharedDb {
                 }
                 drop(guard);
             });
-            Ok(TestDb::new(self.name.clone(), self.url.clone(), self.options.clone(), config::pool_max()?))
+            Ok(TestDb::new(
+                self.name.clone(),
+                self.url.clone(),
+                self.options.clone(),
+                config::pool_max()?,
+            ))
         }
     }
 }

@@ -42,7 +42,15 @@ async fn databases(admin: &mut PgConnection) -> Result<(), crate::Error> {
         }
         tracing::info!(database = %name, "sweeping a database left by an earlier run");
         if mark::field(&m, "kind") == Some("template") {
-            let _ = exec(admin, format!("ALTER DATABASE {} IS_TEMPLATE false", crate::catalog::quote_ident(&name)), &name).await;
+            let _ = exec(
+                admin,
+                format!(
+                    "ALTER DATABASE {} IS_TEMPLATE false",
+                    crate::catalog::quote_ident(&name)
+                ),
+                &name,
+            )
+            .await;
         }
         if let Err(e) = mark::drop_ours(admin, &name).await {
             tracing::warn!("cannot sweep {name}: {e}");
@@ -81,6 +89,9 @@ mod tests {
         assert!(!doomed(&live, u64::MAX));
         let dead = "fixtures-managed kind=shared run=r owner=4194303:1 created=1";
         assert!(doomed(dead, 2));
-        assert!(!doomed("fixtures-managed kind=template run=r owner=4194303:1 created=1", 2));
+        assert!(!doomed(
+            "fixtures-managed kind=template run=r owner=4194303:1 created=1",
+            2
+        ));
     }
 }

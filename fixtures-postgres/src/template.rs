@@ -99,12 +99,13 @@ impl Databases {
                             .into(),
                     });
                 }
-                Migrator::new(dir.as_path()).await.map(|m| Some(Arc::new(m))).map_err(|e| {
-                    Error::MigrationSource {
+                Migrator::new(dir.as_path())
+                    .await
+                    .map(|m| Some(Arc::new(m)))
+                    .map_err(|e| Error::MigrationSource {
                         path: dir.clone(),
                         message: e.to_string(),
-                    }
-                })
+                    })
             }
         }
     }
@@ -119,11 +120,13 @@ impl Databases {
             }
         }
         for seed in &self.seeds {
-            let text = tokio::fs::read_to_string(seed).await.map_err(|e| Error::Seed {
-                file: seed.clone(),
-                database: "-".into(),
-                message: format!("cannot read it: {e}"),
-            })?;
+            let text = tokio::fs::read_to_string(seed)
+                .await
+                .map_err(|e| Error::Seed {
+                    file: seed.clone(),
+                    database: "-".into(),
+                    message: format!("cannot read it: {e}"),
+                })?;
             parts.push(text);
         }
         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
@@ -137,7 +140,11 @@ impl Databases {
         let migrator = self.resolve_migrator().await?;
         let name = self.template_name(migrator.as_deref()).await?;
         let key = format!("{}:{}/{}", server.host(), server.port(), name);
-        if KNOWN.lock().get_or_insert_with(HashMap::new).contains_key(&key) {
+        if KNOWN
+            .lock()
+            .get_or_insert_with(HashMap::new)
+            .contains_key(&key)
+        {
             return Ok(name);
         }
         let mut admin = server.admin().await?;
@@ -147,11 +154,19 @@ impl Databases {
             .execute(&mut admin)
             .await
             .map_err(Error::sql("locking the template", &name))?;
-        let built = self.build_template(server, &mut admin, &name, migrator.as_deref()).await;
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(lock).execute(&mut admin).await;
+        let built = self
+            .build_template(server, &mut admin, &name, migrator.as_deref())
+            .await;
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(lock)
+            .execute(&mut admin)
+            .await;
         let _ = admin.close().await;
         built?;
-        KNOWN.lock().get_or_insert_with(HashMap::new).insert(key, ());
+        KNOWN
+            .lock()
+            .get_or_insert_with(HashMap::new)
+            .insert(key, ());
         Ok(name)
     }
 
@@ -164,12 +179,17 @@ impl Databases {
     ) -> Result<(), Error> {
         if let Some(existing) = mark::read(admin, name).await? {
             if mark::field(&existing, "state") == Some("ready") {
-                tracing::debug!(template = name, "template already built: not migrating again");
+                tracing::debug!(
+                    template = name,
+                    "template already built: not migrating again"
+                );
                 return Ok(());
             }
             // A build that was interrupted: start over.
             let sql = format!("ALTER DATABASE {} IS_TEMPLATE false", quote_ident(name));
-            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *admin).await;
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *admin)
+                .await;
             mark::drop_ours(admin, name).await?;
         }
         let start = std::time::Instant::now();
@@ -178,7 +198,10 @@ impl Databases {
             quote_ident(name)
         );
         // CREATE DATABASE cannot share a query string (an implicit transaction) with another.
-        for sql in [create, mark::comment_sql(name, Kind::Template, "state=building")] {
+        for sql in [
+            create,
+            mark::comment_sql(name, Kind::Template, "state=building"),
+        ] {
             sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
                 .execute(&mut *admin)
                 .await
@@ -188,7 +211,9 @@ impl Databases {
             .await
             .map_err(Error::sql("connecting", name))?;
         if let Some(m) = migrator {
-            m.run_direct(None, &mut conn, false).await.map_err(|e| migration_error(e, m, name))?;
+            m.run_direct(None, &mut conn, false)
+                .await
+                .map_err(|e| migration_error(e, m, name))?;
         }
         for seed in &self.seeds {
             let sql = tokio::fs::read_to_string(seed).await.unwrap_or_default();

@@ -2,12 +2,12 @@
 //! which sequences restart, and that `Auto` and `Delete` end where a literal `TRUNCATE … RESTART
 //! IDENTITY CASCADE` does.
 
+#[path = "clean/schema.rs"]
+mod schema;
 #[path = "clean/support.rs"]
 mod support;
 #[path = "clean/util.rs"]
 mod util;
-#[path = "clean/schema.rs"]
-mod schema;
 
 #[path = "clean/edge_cases.rs"]
 mod edge_cases;
@@ -91,7 +91,10 @@ async fn a_sequence_moved_by_a_failed_insert_restarts() {
         assert!(!try_exec(&mut conn, "INSERT INTO customers (name) VALUES (NULL)").await);
         assert!(!try_exec(&mut conn, "INSERT INTO orders (customer_id) VALUES (42)").await);
         let before = snapshot(&mut conn).await;
-        assert!(before.non_empty() == ["public._sqlx_migrations"], "{before:?}");
+        assert!(
+            before.non_empty() == ["public._sqlx_migrations"],
+            "{before:?}"
+        );
         assert_eq!(before.moved().len(), 3, "{before:?}");
         let report = clean(&mut conn, &opts(strategy)).await;
         let after = snapshot(&mut conn).await;
@@ -110,7 +113,11 @@ async fn the_migrations_table_is_kept() {
         let mut conn = shop(strategy).await;
         exec(&mut conn, SHOP_ROWS).await;
         clean(&mut conn, &opts(strategy)).await;
-        assert_eq!(count(&mut conn, "_sqlx_migrations").await, 2, "{strategy:?}");
+        assert_eq!(
+            count(&mut conn, "_sqlx_migrations").await,
+            2,
+            "{strategy:?}"
+        );
     }
 }
 
@@ -136,7 +143,7 @@ async fn truncate_needs_no_preparation() {
     let report = clean(&mut conn, &opts(CleanStrategy::Truncate)).await;
     assert_eq!(
         report.truncated,
-["public.customers", "public.items", "public.orders"]
+        ["public.customers", "public.items", "public.orders"]
     );
     let installed: bool = scalar(
         &mut conn,

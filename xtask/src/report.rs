@@ -34,7 +34,9 @@ pub(crate) fn aggregate(text: &str) -> BTreeMap<String, Row> {
                 .and_then(|v| v.parse::<f64>().ok())
                 .unwrap_or(0.0)
         };
-        let row = rows.entry(format!("{module}::{name}")).or_default();
+        let segments: Vec<&str> = module.split("::").collect();
+        let tail = segments[segments.len().saturating_sub(2)..].join("::");
+        let row = rows.entry(format!("{tail}::{name}")).or_default();
         row.scope = field(line, "scope").unwrap_or("?").to_owned();
         row.setups += num("setups") as u64;
         row.teardowns += num("teardowns") as u64;
@@ -97,6 +99,7 @@ mod tests {
                     {\"run\":\"r\",\"pid\":2,\"fixture\":\"db\",\"module\":\"m\",\"scope\":\"suite\",\"setups\":1,\"failures\":0,\"teardowns\":1,\"leases\":2,\"setup_ms\":1.5,\"teardown_ms\":1.000}\n";
         let rows = aggregate(text);
         let r = &rows["m::db"];
+        assert_eq!(rows.len(), 1);
         assert_eq!((r.setups, r.teardowns, r.leases, r.processes), (2, 2, 5, 2));
         assert!((r.setup_ms - 12.0).abs() < 1e-9);
         assert!(summary(&rows).starts_with("fixtures: 1 fixtures, 2 setups, 2 teardowns, 5 uses"));

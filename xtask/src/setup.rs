@@ -55,8 +55,32 @@ pub(crate) fn images() -> Result {
     run(Command::new("bash").arg(root().join("scripts/build-images.sh")))
 }
 
-/// After the suites: no container, network or server of ours may be left.
+/// The locally built images, for the tests (users' default stays the official image).
+pub(crate) fn test_images() -> Vec<(&'static str, String)> {
+    let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
+    let pg = var("FIXTURES_TEST_POSTGRES_IMAGE", "fixtures-local/postgres:15");
+    let svc = var("FIXTURES_TEST_SVC_IMAGE", "fixtures-local/testsvc:latest");
+    vec![
+        ("FIXTURES_POSTGRES_IMAGE", pg.clone()),
+        ("FIXTURES_TEST_POSTGRES_IMAGE", pg),
+        ("FIXTURES_TEST_SVC_IMAGE", svc),
+    ]
+}
+
+/// After a suite: no container, network or server of ours may be left (watchdogs get 15 s
+/// to finish what a run left to them).
 pub(crate) fn assert_nothing_left() -> Result {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        match leftovers() {
+            Ok(()) => return Ok(()),
+            Err(e) if std::time::Instant::now() > deadline => return Err(e),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(500)),
+        }
+    }
+}
+
+fn leftovers() -> Result {
     let out = Command::new("docker")
         .args([
             "ps",
@@ -80,7 +104,7 @@ pub(crate) fn assert_nothing_left() -> Result {
         .map_err(|e| format!("docker network ls: {e}"))?;
     let networks = String::from_utf8_lossy(&out.stdout).lines().count();
     let servers = Command::new("pgrep")
-        .args(["-f", "fixtures-pg-"])
+        .args(["-f", "cluster_name=fixtures-pg-local"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
         .unwrap_or(0);

@@ -335,7 +335,11 @@ fn teardown_runs_after_a_panicking_test() {
     assert_all_torn_down(&m);
     position(&m, "verdict", "failed", "faults::panics");
     assert_eq!(count(&m, "verdict", "failed"), 1, "{m:#?}");
-    assert_eq!(count(&m, "verdict", "passed"), 1, "faults::passes did not fail\n{m:#?}");
+    assert_eq!(
+        count(&m, "verdict", "passed"),
+        1,
+        "faults::passes did not fail\n{m:#?}"
+    );
 }
 
 #[test]

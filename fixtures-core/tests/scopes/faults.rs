@@ -15,7 +15,11 @@ pub fn failure_watch(setup: &Setup) -> String {
     let test = setup.test().expect("a test").to_owned();
     let watched = test.clone();
     setup.on_teardown("failure watch", move || {
-        let verdict = if fixtures_core::test_failed(&test) { "failed" } else { "passed" };
+        let verdict = if fixtures_core::test_failed(&test) {
+            "failed"
+        } else {
+            "passed"
+        };
         mark("verdict", verdict, &test);
     });
     watched

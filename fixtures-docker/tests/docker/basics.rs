@@ -143,3 +143,22 @@ fn containers_on_one_network_reach_each_other_by_alias() {
         "the network is removed after its containers: {left:?}"
     );
 }
+
+#[fixture(scope = test)]
+async fn unexposed(setup: &Setup) -> Result<Container, Error> {
+    fixtures_docker::start(setup, svc().wait_for(WaitFor::tcp(8080))).await
+}
+
+#[test]
+fn a_probe_of_an_unexposed_port_is_refused_before_anything_starts() {
+    let err = unexposed::fixture()
+        .try_lease()
+        .expect_err("invalid")
+        .to_string();
+    assert!(err.contains("add `.expose(8080)`"), "{err}");
+    assert!(
+        crate::common::of_run(fixtures_core::run_id())
+            .iter()
+            .all(|c| c.labels.get("org.fixtures.fixture").map(String::as_str) != Some("unexposed"))
+    );
+}

@@ -160,6 +160,7 @@ DECLARE
   v_failed oid[] := '{}';
   v_rel oid;
   v_name text;
+  v_enabled "char";
 BEGIN
   PERFORM pg_catalog.set_config('fixtures.quiet', 'on', true);
   FOREACH v_rel IN ARRAY p_rels LOOP
@@ -167,9 +168,11 @@ BEGIN
       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE c.oid = v_rel;
     CONTINUE WHEN v_name IS NULL;
+    SELECT tgenabled INTO v_enabled FROM pg_catalog.pg_trigger
+      WHERE tgrelid = v_rel AND tgname = '{{TRIGGER}}';
+    CONTINUE WHEN v_enabled = 'A';
     BEGIN
-      IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger
-                     WHERE tgrelid = v_rel AND tgname = '{{TRIGGER}}') THEN
+      IF v_enabled IS NULL THEN
         EXECUTE 'CREATE TRIGGER {{TRIGGER}} AFTER INSERT OR UPDATE ON ' || v_name
           || ' FOR EACH STATEMENT EXECUTE FUNCTION _fixtures.track()';
       END IF;

@@ -28,7 +28,11 @@ async fn views_and_materialized_views_are_untouched() {
         let report = clean(&mut conn, &opts(strategy)).await;
         assert_eq!(report.tables_considered, 1, "{strategy:?}: {report:?}");
         assert_eq!(count(&mut conn, "t").await, 0, "{strategy:?}");
-        assert_eq!(count(&mut conn, "mv").await, 2, "{strategy:?}: the matview keeps its rows");
+        assert_eq!(
+            count(&mut conn, "mv").await,
+            2,
+            "{strategy:?}: the matview keeps its rows"
+        );
         let views: i64 = scalar(
             &mut conn,
             "SELECT count(*) FROM pg_class WHERE relname IN ('v', 'mv') AND relkind IN ('v', 'm')",
@@ -131,15 +135,22 @@ async fn partitioned_tables_are_cleaned_whichever_way_rows_came_in() {
             let report = clean(&mut conn, &opts(strategy)).await;
             assert_eq!(report.tables_considered, 6, "{strategy:?}: {report:?}");
             let after = snapshot(&mut conn).await;
-            assert!(after.non_empty().is_empty(), "{strategy:?} after {case}: {after:?}");
-            assert!(after.moved().is_empty(), "{strategy:?} after {case}: {after:?}");
+            assert!(
+                after.non_empty().is_empty(),
+                "{strategy:?} after {case}: {after:?}"
+            );
+            assert!(
+                after.moved().is_empty(),
+                "{strategy:?} after {case}: {after:?}"
+            );
         }
-        let kinds: Vec<_> = fixtures_postgres::clean::__private::user_tables(&mut conn, &opts(strategy))
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|t| (t.name, t.kind))
-            .collect();
+        let kinds: Vec<_> =
+            fixtures_postgres::clean::__private::user_tables(&mut conn, &opts(strategy))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|t| (t.name, t.kind))
+                .collect();
         use fixtures_postgres::catalog::TableKind::*;
         assert_eq!(
             kinds,
@@ -274,9 +285,11 @@ async fn hostile_names_are_quoted() {
         let after = snapshot(&mut conn).await;
         assert!(after.non_empty().is_empty(), "{strategy:?}: {after:?}");
         assert!(after.moved().is_empty(), "{strategy:?}: {after:?}");
-        let public: bool =
-            scalar(&mut conn, "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = 'public')")
-                .await;
+        let public: bool = scalar(
+            &mut conn,
+            "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = 'public')",
+        )
+        .await;
         assert!(public);
         // only/except name such tables as the catalog stores them.
         let o = opts(strategy).only(["a.b", "we\"ird; DROP SCHEMA public.*"]);
@@ -285,7 +298,11 @@ async fn hostile_names_are_quoted() {
         let after = snapshot(&mut conn).await;
         assert_eq!(
             after.non_empty(),
-            ["public.\"UPPER\"", "public.\"select\"", "public.\"ünïcödé ☃\""],
+            [
+                "public.\"UPPER\"",
+                "public.\"select\"",
+                "public.\"ünïcödé ☃\""
+            ],
             "{strategy:?}"
         );
     }
@@ -324,11 +341,18 @@ async fn user_triggers_and_rules_do_not_get_in_the_way() {
         exec(&mut conn, ROWS).await;
         let report = clean(&mut conn, &opts(strategy)).await;
         let after = snapshot(&mut conn).await;
-        assert!(after.non_empty().is_empty(), "{strategy:?}: {after:?} {report:?}");
+        assert!(
+            after.non_empty().is_empty(),
+            "{strategy:?}: {after:?} {report:?}"
+        );
         assert!(after.moved().is_empty(), "{strategy:?}: {after:?}");
         if strategy == CleanStrategy::Auto {
             // A DELETE that would fire on replicas is not tried: those tables are truncated.
-            assert_eq!(report.truncated, ["public.always", "public.always_rule"], "{report:?}");
+            assert_eq!(
+                report.truncated,
+                ["public.always", "public.always_rule"],
+                "{report:?}"
+            );
         }
     }
 }

@@ -65,15 +65,23 @@ fn option_sets() -> Vec<CleanOptions> {
 }
 
 /// Runs `rounds` simulated tests under `strategy` and returns the snapshot after each clean.
-async fn run(seed: u64, opts: &CleanOptions, strategy: CleanStrategy, rounds: usize) -> Vec<Snapshot> {
+async fn run(
+    seed: u64,
+    opts: &CleanOptions,
+    strategy: CleanStrategy,
+    rounds: usize,
+) -> Vec<Snapshot> {
     let opts = opts.clone().strategy(strategy);
     let (mut framework, url) = scratch_database().await;
     exec(&mut framework, &schema::varied()).await;
     // A seed written before prepare.
     exec(&mut framework, &schema::tree_insert(0, 3)).await;
     exec(&mut framework, &schema::tree_insert(1, 2)).await;
-    exec(&mut framework, "INSERT INTO tags VALUES ('seed'); INSERT INTO part (k) VALUES (5);")
-        .await;
+    exec(
+        &mut framework,
+        "INSERT INTO tags VALUES ('seed'); INSERT INTO part (k) VALUES (5);",
+    )
+    .await;
     prepare(&mut framework, &opts).await;
     let mut snapshots = Vec::new();
     clean(&mut framework, &opts).await;
@@ -98,7 +106,9 @@ fn difference(a: &[Snapshot], b: &[Snapshot]) -> Option<String> {
         for (table, n) in &x.rows {
             let m = y.rows.get(table);
             if m != Some(n) {
-                return Some(format!("after clean {round}: {table} has {n} rows vs {m:?}"));
+                return Some(format!(
+                    "after clean {round}: {table} has {n} rows vs {m:?}"
+                ));
             }
         }
         for (seq, state) in &x.sequences {

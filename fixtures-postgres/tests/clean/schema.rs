@@ -85,26 +85,74 @@ pub fn varied_writers() -> Vec<(String, String)> {
         .map(|i| (format!("t{i:03}"), tree_insert_n(i, "{n}")))
         .collect();
     let more = [
-        ("s2.\"Mixed Case\"", "INSERT INTO s2.\"Mixed Case\" (v) SELECT 'v' FROM generate_series(1, {n})"),
-        ("s2.child", "INSERT INTO s2.child (t003_id, mixed_id) SELECT (SELECT max(id) FROM t003), (SELECT min(id) FROM s2.\"Mixed Case\") FROM generate_series(1, {n})"),
-        ("cyc", "INSERT INTO cyc_a (b_id) VALUES (NULL); INSERT INTO cyc_b (a_id) SELECT max(id) FROM cyc_a; UPDATE cyc_a SET b_id = (SELECT max(id) FROM cyc_b) WHERE b_id IS NULL;"),
-        ("tree_nodes", "INSERT INTO tree_nodes (parent_id) SELECT (SELECT max(id) FROM tree_nodes) FROM generate_series(1, {n})"),
-        ("part", "INSERT INTO part (k, v) SELECT (g * 37) % 1500, 'p' FROM generate_series(1, {n}) g"),
-        ("part_low", "INSERT INTO part_low (k) SELECT g % 100 FROM generate_series(1, {n}) g"),
+        (
+            "s2.\"Mixed Case\"",
+            "INSERT INTO s2.\"Mixed Case\" (v) SELECT 'v' FROM generate_series(1, {n})",
+        ),
+        (
+            "s2.child",
+            "INSERT INTO s2.child (t003_id, mixed_id) SELECT (SELECT max(id) FROM t003), (SELECT min(id) FROM s2.\"Mixed Case\") FROM generate_series(1, {n})",
+        ),
+        (
+            "cyc",
+            "INSERT INTO cyc_a (b_id) VALUES (NULL); INSERT INTO cyc_b (a_id) SELECT max(id) FROM cyc_a; UPDATE cyc_a SET b_id = (SELECT max(id) FROM cyc_b) WHERE b_id IS NULL;",
+        ),
+        (
+            "tree_nodes",
+            "INSERT INTO tree_nodes (parent_id) SELECT (SELECT max(id) FROM tree_nodes) FROM generate_series(1, {n})",
+        ),
+        (
+            "part",
+            "INSERT INTO part (k, v) SELECT (g * 37) % 1500, 'p' FROM generate_series(1, {n}) g",
+        ),
+        (
+            "part_low",
+            "INSERT INTO part_low (k) SELECT g % 100 FROM generate_series(1, {n}) g",
+        ),
         ("part_move", "UPDATE part SET k = k + 100 WHERE k < 100"),
-        ("base", "INSERT INTO base (kind) SELECT 'b' FROM generate_series(1, {n})"),
-        ("sub", "INSERT INTO sub (kind, extra) SELECT 's', g FROM generate_series(1, {n}) g"),
-        ("scratchpad", "INSERT INTO scratchpad (v) SELECT 'x' FROM generate_series(1, {n})"),
-        ("tags", "INSERT INTO tags SELECT 'tag' || g || '-' || (SELECT count(*) FROM tags) FROM generate_series(1, {n}) g"),
-        ("ticketed", "INSERT INTO ticketed (v) SELECT 'x' FROM generate_series(1, {n})"),
+        (
+            "base",
+            "INSERT INTO base (kind) SELECT 'b' FROM generate_series(1, {n})",
+        ),
+        (
+            "sub",
+            "INSERT INTO sub (kind, extra) SELECT 's', g FROM generate_series(1, {n}) g",
+        ),
+        (
+            "scratchpad",
+            "INSERT INTO scratchpad (v) SELECT 'x' FROM generate_series(1, {n})",
+        ),
+        (
+            "tags",
+            "INSERT INTO tags SELECT 'tag' || g || '-' || (SELECT count(*) FROM tags) FROM generate_series(1, {n}) g",
+        ),
+        (
+            "ticketed",
+            "INSERT INTO ticketed (v) SELECT 'x' FROM generate_series(1, {n})",
+        ),
         ("tickets", "SELECT nextval('tickets')"),
         ("failed", "INSERT INTO t005 (ref_id) VALUES (-1)"),
         ("failed_identity", "INSERT INTO t002 (ref_id) VALUES (-1)"),
-        ("failed_serial", "INSERT INTO s2.child (t003_id) VALUES (-1)"),
-        ("failed_self", "INSERT INTO tree_nodes (parent_id) VALUES (-1)"),
-        ("update", "UPDATE t007 SET name = name || '!' WHERE id % 2 = 0"),
-        ("delete", "DELETE FROM t001 WHERE id = (SELECT min(id) FROM t001)"),
-        ("replica", "SET session_replication_role = replica; INSERT INTO t009 (ref_id) VALUES (-5); RESET session_replication_role;"),
+        (
+            "failed_serial",
+            "INSERT INTO s2.child (t003_id) VALUES (-1)",
+        ),
+        (
+            "failed_self",
+            "INSERT INTO tree_nodes (parent_id) VALUES (-1)",
+        ),
+        (
+            "update",
+            "UPDATE t007 SET name = name || '!' WHERE id % 2 = 0",
+        ),
+        (
+            "delete",
+            "DELETE FROM t001 WHERE id = (SELECT min(id) FROM t001)",
+        ),
+        (
+            "replica",
+            "SET session_replication_role = replica; INSERT INTO t009 (ref_id) VALUES (-5); RESET session_replication_role;",
+        ),
         ("truncate", "TRUNCATE t004 CASCADE"),
     ];
     writers.extend(more.iter().map(|(t, s)| (t.to_string(), s.to_string())));

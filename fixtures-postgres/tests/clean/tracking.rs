@@ -37,7 +37,10 @@ async fn only_the_written_tables_are_emptied() {
     )
     .await;
     let report = clean(&mut conn, &CleanOptions::new()).await;
-    assert_eq!(sorted(report.deleted.clone()), ["public.leaf", "public.parents"]);
+    assert_eq!(
+        sorted(report.deleted.clone()),
+        ["public.leaf", "public.parents"]
+    );
     assert!(report.truncated.is_empty(), "{report:?}");
     assert_eq!(
         sorted(report.sequences_reset.clone()),
@@ -70,7 +73,10 @@ async fn a_table_created_after_prepare_is_cleaned_and_tracked() {
         ["later.\"Late Too\"", "public.late"]
     );
     let after = snapshot(&mut conn).await;
-    assert!(after.non_empty().is_empty() && after.moved().is_empty(), "{after:?}");
+    assert!(
+        after.non_empty().is_empty() && after.moved().is_empty(),
+        "{after:?}"
+    );
     // Tracked from now on: untouched, it is left alone; written, it is cleaned.
     let report = clean(&mut conn, &CleanOptions::new()).await;
     assert_eq!(report.tables_emptied(), 0, "{report:?}");
@@ -113,9 +119,15 @@ async fn writes_with_triggers_disabled_or_as_a_replica_are_still_cleaned() {
     )
     .await;
     let report = clean(&mut conn, &CleanOptions::new()).await;
-    assert_eq!(sorted(report.deleted.clone()), ["public.leaf", "public.parents"]);
+    assert_eq!(
+        sorted(report.deleted.clone()),
+        ["public.leaf", "public.parents"]
+    );
     let after = snapshot(&mut conn).await;
-    assert!(after.non_empty().is_empty() && after.moved().is_empty(), "{after:?}");
+    assert!(
+        after.non_empty().is_empty() && after.moved().is_empty(),
+        "{after:?}"
+    );
     // The clean re-enabled the tracking on `leaf`.
     exec(&mut conn, "INSERT INTO leaf (payload) VALUES ('tracked')").await;
     let report = clean(&mut conn, &CleanOptions::new()).await;
@@ -134,9 +146,15 @@ async fn tables_with_many_rows_are_truncated_few_rows_deleted() {
     .await;
     let report = clean(&mut conn, &CleanOptions::new()).await;
     assert_eq!(report.truncated, ["public.leaf"], "{report:?}");
-    assert_eq!(sorted(report.deleted.clone()), ["public.children", "public.parents"]);
+    assert_eq!(
+        sorted(report.deleted.clone()),
+        ["public.children", "public.parents"]
+    );
     let after = snapshot(&mut conn).await;
-    assert!(after.non_empty().is_empty() && after.moved().is_empty(), "{after:?}");
+    assert!(
+        after.non_empty().is_empty() && after.moved().is_empty(),
+        "{after:?}"
+    );
 
     // Many rows in a table that three others reference: truncated with them (CASCADE).
     exec(
@@ -153,7 +171,10 @@ async fn tables_with_many_rows_are_truncated_few_rows_deleted() {
     );
     assert!(report.deleted.is_empty(), "{report:?}");
     let after = snapshot(&mut conn).await;
-    assert!(after.non_empty().is_empty() && after.moved().is_empty(), "{after:?}");
+    assert!(
+        after.non_empty().is_empty() && after.moved().is_empty(),
+        "{after:?}"
+    );
 }
 
 #[tokio::test]
@@ -180,7 +201,11 @@ async fn prepare_is_idempotent_and_replaces_another_version() {
     assert_eq!(scalar::<i64>(&mut conn, objects).await, 5);
 
     // Dropped by someone: the next clean reinstalls.
-    exec(&mut conn, "DROP SCHEMA _fixtures CASCADE; INSERT INTO other DEFAULT VALUES;").await;
+    exec(
+        &mut conn,
+        "DROP SCHEMA _fixtures CASCADE; INSERT INTO other DEFAULT VALUES;",
+    )
+    .await;
     let report = clean(&mut conn, &CleanOptions::new()).await;
     assert_eq!(report.tables_considered, 5, "{report:?}");
     assert_eq!(count(&mut conn, "other").await, 0);
@@ -207,7 +232,9 @@ async fn as_owner(url: &str, admin: &mut PgConnection, create_on_database: bool)
     )
     .await;
     let url = url.replacen("postgres@", &format!("{role}@"), 1);
-    let mut conn = PgConnection::connect(&url).await.expect("connect as the owner");
+    let mut conn = PgConnection::connect(&url)
+        .await
+        .expect("connect as the owner");
     exec(&mut conn, DDL).await;
     conn
 }
@@ -241,10 +268,16 @@ async fn without_superuser_auto_truncates_what_was_written() {
         };
         assert_eq!(report.truncated, expected, "{strategy:?}");
         let after = snapshot(&mut conn).await;
-        assert!(after.non_empty().is_empty() && after.moved().is_empty(), "{after:?}");
+        assert!(
+            after.non_empty().is_empty() && after.moved().is_empty(),
+            "{after:?}"
+        );
     }
     let watch: bool = scalar(&mut conn, "SELECT watch FROM _fixtures.settings").await;
-    assert!(!watch, "no event trigger without superuser: the catalog is listed every time");
+    assert!(
+        !watch,
+        "no event trigger without superuser: the catalog is listed every time"
+    );
 }
 
 #[tokio::test]
@@ -257,5 +290,8 @@ async fn without_the_right_to_create_a_schema_auto_truncates_everything() {
     assert!(report.fallback.is_some(), "{report:?}");
     assert_eq!(report.truncated.len(), 5, "{report:?}");
     let after = snapshot(&mut conn).await;
-    assert!(after.non_empty().is_empty() && after.moved().is_empty(), "{after:?}");
+    assert!(
+        after.non_empty().is_empty() && after.moved().is_empty(),
+        "{after:?}"
+    );
 }

@@ -105,7 +105,10 @@ pub async fn snapshot(conn: &mut PgConnection) -> Snapshot {
     .fetch_all(&mut *conn)
     .await
     .expect("list sequences");
-    let sequences = seqs.into_iter().map(|(n, l, next)| (n, (l, next))).collect();
+    let sequences = seqs
+        .into_iter()
+        .map(|(n, l, next)| (n, (l, next)))
+        .collect();
     Snapshot { rows, sequences }
 }
 

@@ -11,12 +11,20 @@ use rstest::rstest;
 /// This binary as a child that joins this process's run (same run id and owner: same server).
 fn child(args: &[&str]) -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    for v in ["NEXTEST", "NEXTEST_TEST_PHASE", "NEXTEST_TEST_NAME", "NEXTEST_EXECUTION_MODE"] {
+    for v in [
+        "NEXTEST",
+        "NEXTEST_TEST_PHASE",
+        "NEXTEST_TEST_NAME",
+        "NEXTEST_EXECUTION_MODE",
+    ] {
         cmd.env_remove(v);
     }
     cmd.args(args)
         .env("FIXTURES_RUN_ID", fixtures_core::run_id())
-        .env("FIXTURES_RUN_OWNER", fixtures_core::watchdog::run_owner().to_string())
+        .env(
+            "FIXTURES_RUN_OWNER",
+            fixtures_core::watchdog::run_owner().to_string(),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -37,11 +45,19 @@ fn run(cmd: &mut Command, deadline: Duration) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("{:?}\n{}\n{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{:?}\n{}\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 async fn origin(db: &TestDb) -> i32 {
-    sqlx::query_scalar("SELECT built_by FROM template_origin").fetch_one(&db.pool()).await.unwrap()
+    sqlx::query_scalar("SELECT built_by FROM template_origin")
+        .fetch_one(&db.pool())
+        .await
+        .unwrap()
 }
 
 /// Prints the backend pid that migrated this clone's template (run as a child).
@@ -60,7 +76,12 @@ async fn a_second_process_reuses_the_template(
 ) {
     let mine = origin(&db).await;
     let out = run(
-        &mut child(&["--ignored", "--exact", "children::report_template_origin", "--nocapture"]),
+        &mut child(&[
+            "--ignored",
+            "--exact",
+            "children::report_template_origin",
+            "--nocapture",
+        ]),
         Duration::from_secs(120),
     );
     assert!(out.status.success(), "{}", text(&out));
@@ -68,30 +89,49 @@ async fn a_second_process_reuses_the_template(
         .lines()
         .find_map(|l| l.strip_prefix("TEMPLATE-ORIGIN=").map(str::to_owned))
         .expect("the child reports");
-    assert_eq!(theirs, mine.to_string(), "the second process migrated again");
+    assert_eq!(
+        theirs,
+        mine.to_string(),
+        "the second process migrated again"
+    );
 
     // Changed migrations: another template, migrated anew.
     let mut admin = pg_server.admin().await.unwrap();
-    let templates: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'fxt\\_%' ORDER BY 1")
-        .fetch_all(&mut admin)
-        .await
-        .unwrap();
+    let templates: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'fxt\\_%' ORDER BY 1",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
     let v2 = v2_db::fixture().lease_async().await.unwrap();
-    let v2_tables: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename = 'tags'")
-        .fetch_one(&v2.pool())
-        .await
-        .unwrap();
+    let v2_tables: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename = 'tags'")
+            .fetch_one(&v2.pool())
+            .await
+            .unwrap();
     assert_eq!(v2_tables, 1);
-    let after: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'fxt\\_%' ORDER BY 1")
-        .fetch_all(&mut admin)
-        .await
-        .unwrap();
-    assert_eq!(after.len(), templates.len() + 1, "changed migrations make a new template: {templates:?} → {after:?}");
+    let after: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'fxt\\_%' ORDER BY 1",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(
+        after.len(),
+        templates.len() + 1,
+        "changed migrations make a new template: {templates:?} → {after:?}"
+    );
 }
 
 #[fixture(scope = test)]
-async fn v2_db(pg_server: Lease<PgServer>, setup: &Setup) -> Result<TestDb, fixtures_postgres::Error> {
-    Databases::new().migrations_dir("tests/data/migrations_v2").fresh(&pg_server, setup).await
+async fn v2_db(
+    pg_server: Lease<PgServer>,
+    setup: &Setup,
+) -> Result<TestDb, fixtures_postgres::Error> {
+    Databases::new()
+        .migrations_dir("tests/data/migrations_v2")
+        .fresh(&pg_server, setup)
+        .await
 }
 
 /// Fails on purpose (run as a child with FIXTURES_PG_KEEP_FAILED=1).
@@ -111,9 +151,14 @@ async fn fails_with_data(#[from(crate::pg::test_scope::db)] db: Lease<TestDb>) {
 #[tokio::test]
 async fn a_failed_tests_database_is_kept_and_expires(pg_server: Lease<PgServer>) {
     let out = run(
-        &mut child(&["--ignored", "--exact", "children::fails_with_data", "--nocapture"])
-            .env("FIXTURES_PG_KEEP_FAILED", "1")
-            .env("FIXTURES_PG_KEEP_TTL", "2s"),
+        &mut child(&[
+            "--ignored",
+            "--exact",
+            "children::fails_with_data",
+            "--nocapture",
+        ])
+        .env("FIXTURES_PG_KEEP_FAILED", "1")
+        .env("FIXTURES_PG_KEEP_TTL", "2s"),
         Duration::from_secs(120),
     );
     assert!(!out.status.success(), "{}", text(&out));
@@ -122,19 +167,30 @@ async fn a_failed_tests_database_is_kept_and_expires(pg_server: Lease<PgServer>)
         .lines()
         .find_map(|l| l.strip_prefix("KEPT-DB=").map(str::to_owned))
         .expect("the child names its database");
-    assert!(all.contains("kept the database of failed test `children::fails_with_data`"), "{all}");
+    assert!(
+        all.contains("kept the database of failed test `children::fails_with_data`"),
+        "{all}"
+    );
     assert!(all.contains(&format!("psql 'postgres://")), "{all}");
     let mut admin = pg_server.admin().await.unwrap();
-    let kept: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname = $1")
-        .bind(&name)
-        .fetch_all(&mut admin)
-        .await
-        .unwrap();
-    assert_eq!(kept, vec![name.clone()], "the failed test's database is kept");
+    let kept: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname = $1")
+            .bind(&name)
+            .fetch_all(&mut admin)
+            .await
+            .unwrap();
+    assert_eq!(
+        kept,
+        vec![name.clone()],
+        "the failed test's database is kept"
+    );
 
     // A later start sweeps it once it has expired.
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let out = run(&mut child(&["--ignored", "--exact", "children::report_template_origin"]), Duration::from_secs(120));
+    let out = run(
+        &mut child(&["--ignored", "--exact", "children::report_template_origin"]),
+        Duration::from_secs(120),
+    );
     assert!(out.status.success(), "{}", text(&out));
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
         .bind(&name)
@@ -176,7 +232,14 @@ fn sixteen_parallel_tests_on_a_small_server() {
     // A run of its own (its own server), with max_connections = 24 for 16 tests that want 3
     // connections each.
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    for v in ["NEXTEST", "NEXTEST_RUN_ID", "NEXTEST_TEST_PHASE", "NEXTEST_TEST_NAME", "FIXTURES_RUN_ID", "FIXTURES_RUN_OWNER"] {
+    for v in [
+        "NEXTEST",
+        "NEXTEST_RUN_ID",
+        "NEXTEST_TEST_PHASE",
+        "NEXTEST_TEST_NAME",
+        "FIXTURES_RUN_ID",
+        "FIXTURES_RUN_OWNER",
+    ] {
         cmd.env_remove(v);
     }
     cmd.args(["--ignored", "--test-threads=16", "busy_tests::"])
@@ -188,5 +251,8 @@ fn sixteen_parallel_tests_on_a_small_server() {
     let all = text(&out);
     assert!(out.status.success(), "{all}");
     assert!(all.contains("16 passed"), "{all}");
-    assert!(!all.contains("PoolTimedOut") && !all.contains("pool timed out"), "{all}");
+    assert!(
+        !all.contains("PoolTimedOut") && !all.contains("pool timed out"),
+        "{all}"
+    );
 }

@@ -9,17 +9,24 @@ use fixtures_postgres::TestDb;
 pub async fn write_and_check_alone(db: &TestDb) {
     let me = fixtures_core::current_test().unwrap();
     let pool = db.pool();
-    let (id,): (i64,) = sqlx::query_as("INSERT INTO notes (owner, body) VALUES ($1, 'mine') RETURNING id")
-        .bind(&me)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let (id,): (i64,) =
+        sqlx::query_as("INSERT INTO notes (owner, body) VALUES ($1, 'mine') RETURNING id")
+            .bind(&me)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let owners: Vec<String> = sqlx::query_scalar("SELECT owner FROM notes WHERE owner <> 'seed' ORDER BY id")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    assert_eq!(owners, vec![me.clone()], "{me} sees other tests' rows in {}", db.name());
+    let owners: Vec<String> =
+        sqlx::query_scalar("SELECT owner FROM notes WHERE owner <> 'seed' ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        owners,
+        vec![me.clone()],
+        "{me} sees other tests' rows in {}",
+        db.name()
+    );
     // Identities restart between tests: every test's first row gets the same id. A fresh
     // database holds the seed row (id 1); a shared one was emptied, seed included.
     let seeded: i64 = sqlx::query_scalar("SELECT count(*) FROM notes WHERE owner = 'seed'")
@@ -58,7 +65,10 @@ macro_rules! isolation_module {
             }
             #[rstest]
             fn sync_test_uses_its_own_runtime(db: Lease<TestDb>) {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(write_and_check_alone(&db));
             }
         }
