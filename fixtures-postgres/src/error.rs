@@ -33,7 +33,7 @@ pub enum Error {
         detail: String,
     },
     /// The Docker backend failed.
-    #[error("Postgres container: {0}")]
+    #[error("starting the Postgres container")]
     Docker(#[from] fixtures_docker::Error),
     /// The server did not accept connections in time.
     #[error("Postgres at {address} did not accept connections within {waited:?}: {last_error}")]

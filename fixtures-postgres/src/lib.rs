@@ -1,4 +1,71 @@
-//! Real Postgres for tests (work in progress).
+//! Real Postgres for tests: one server per run, and per test module the cleanest or the fastest
+//! isolation — a fresh database per test, or a shared one emptied between tests.
+//!
+//! ```
+//! use fixtures_core::prelude::*;
+//! use fixtures_postgres::{Databases, TestDb, databases};
+//!
+//! databases!(
+//!     /// The tests' databases: two tables, created by the migrations in `tests/data`.
+//!     pub mod pg = Databases::new().migrations_dir("tests/data/migrations")
+//! );
+//!
+//! // In a test: `#[rstest] #[tokio::test] async fn t(db: Lease<TestDb>) { ... }` with
+//! // `use crate::pg::module_scope::db;` — or `test_scope`, or `suite_scope`.
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let db = pg::test_scope::db::fixture().lease_async().await.unwrap();
+//! let pool = db.pool(); // on this runtime, capped
+//! sqlx::query("INSERT INTO notes (owner, body) VALUES ('doc', 'hello')")
+//!     .execute(&pool)
+//!     .await
+//!     .unwrap();
+//! let n: i64 = sqlx::query_scalar("SELECT count(*) FROM notes").fetch_one(&pool).await.unwrap();
+//! assert_eq!(n, 1);
+//! # }
+//! ```
+//!
+//! # The server
+//! [`pg_server`] (suite scope) starts or joins the run's server, from the first backend that
+//! applies (see [`Backend::select`]):
+//! 1. `FIXTURES_PG_URL` — an external server (a CI service): only databases of our own are
+//!    created and dropped there;
+//! 2. `FIXTURES_PG_BACKEND=docker|local` — forced;
+//! 3. a Docker container of `FIXTURES_POSTGRES_IMAGE` (default `postgres:15`) when an engine
+//!    answers: random password, port on 127.0.0.1, data on tmpfs, `fsync`,
+//!    `synchronous_commit` and `full_page_writes` off, ready when `SELECT 1` answers;
+//! 4. the machine's Postgres binaries: `initdb` once into a cache, then a copy of it on tmpfs
+//!    per run, a private server as the `postgres` user when run as root.
+//!
+//! All processes of a run (nextest) share one server; it is stopped when the run ends, and a
+//! watchdog stops it if the run is killed.
+//!
+//! # Databases per scope
+//! - **test scope** (the cleanest): a clone of a template that has the migrations and seed
+//!   applied once (keyed by their hash, reused by later runs), with clones prepared ahead in
+//!   the background; dropped after the test.
+//! - **module scope** / **suite scope** (faster / fastest): one database shared by the
+//!   module's / run's tests, which take turns on it (an advisory lock: across processes too),
+//!   emptied before each test by [`clean`] — tables listed from the catalog, identities
+//!   restarted, the migrations table kept. Seed rows are emptied too: keep seed tables with
+//!   [`clean::CleanOptions::except`].
+//!
+//! # Safety
+//! Every database the framework creates carries a mark (its comment); it refuses to clean or
+//! drop one without it. `FIXTURES_PG_KEEP_FAILED=1` keeps a failed test's database, prints a
+//! `psql` command, and a later run removes it after `FIXTURES_PG_KEEP_TTL` (default 24 h).
+//!
+//! | variable | effect |
+//! |---|---|
+//! | `FIXTURES_PG_URL` | use this server (external backend) |
+//! | `FIXTURES_PG_BACKEND` | `auto` (default), `docker`, `local` |
+//! | `FIXTURES_POSTGRES_IMAGE` | image of the Docker backend (`postgres:15`) |
+//! | `FIXTURES_PG_BINDIR` | folder of `initdb` and `postgres` for the local backend |
+//! | `FIXTURES_PG_DATA_ROOT` | tmpfs folder for the local backend's data (`/dev/shm/...`) |
+//! | `FIXTURES_PG_MAX_CONNECTIONS` | `max_connections` of servers we start (300) |
+//! | `FIXTURES_PG_POOL_MAX` | connections per test pool (4) |
+//! | `FIXTURES_PG_WARM` | clones prepared ahead for test scope (4; 0: off) |
+//! | `FIXTURES_PG_KEEP_FAILED`, `FIXTURES_PG_KEEP_TTL` | keep failed tests' databases |
 #![deny(unsafe_code)]
 
 pub mod catalog;
