@@ -43,6 +43,9 @@ impl Databases {
     /// # Errors
     ///
     /// Template, clone or connection errors.
+    // Written out (not `async fn`) to declare the future `Send`: fixtures box it as `Send`,
+    // and saying so here checks it where it is defined.
+    #[allow(clippy::manual_async_fn)]
     pub fn fresh<'a>(
         &'a self,
         server: &'a PgServer,

@@ -45,6 +45,9 @@ impl Databases {
     /// # Errors
     ///
     /// Template, creation or connection errors.
+    // Written out (not `async fn`) to declare the future `Send`: fixtures box it as `Send`,
+    // and saying so here checks it where it is defined.
+    #[allow(clippy::manual_async_fn)]
     pub fn shared<'a>(
         &'a self,
         server: &'a PgServer,
@@ -149,6 +152,9 @@ impl SharedDb {
     ///
     /// [`Error::TurnTimeout`] when the turn does not come within the setup deadline, or a
     /// cleaning error.
+    // Written out (not `async fn`) to declare the future `Send`: fixtures box it as `Send`,
+    // and saying so here checks it where it is defined.
+    #[allow(clippy::manual_async_fn)]
     pub fn turn<'a>(
         &'a self,
         setup: &'a Setup,

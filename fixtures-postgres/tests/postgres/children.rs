@@ -151,7 +151,7 @@ async fn fails_with_data(#[from(crate::pg::test_scope::db)] db: Lease<TestDb>) {
 #[tokio::test]
 async fn a_failed_tests_database_is_kept_and_expires(pg_server: Lease<PgServer>) {
     let out = run(
-        &mut child(&[
+        child(&[
             "--ignored",
             "--exact",
             "children::fails_with_data",
@@ -171,7 +171,7 @@ async fn a_failed_tests_database_is_kept_and_expires(pg_server: Lease<PgServer>)
         all.contains("kept the database of failed test `children::fails_with_data`"),
         "{all}"
     );
-    assert!(all.contains(&format!("psql 'postgres://")), "{all}");
+    assert!(all.contains("psql 'postgres://"), "{all}");
     let mut admin = pg_server.admin().await.unwrap();
     let kept: Vec<String> =
         sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname = $1")
@@ -263,16 +263,30 @@ async fn an_external_server_only_gets_databases_of_our_own(pg_server: Lease<PgSe
     // Someone's own database on the server the URL points at.
     let mut admin = pg_server.admin().await.unwrap();
     let theirs = format!("their_data_{}", std::process::id());
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {theirs}"))).execute(&mut admin).await.unwrap();
-    let mut c = <sqlx::PgConnection as sqlx::Connection>::connect_with(&pg_server.connect_options(&theirs))
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {theirs}")))
+        .execute(&mut admin)
         .await
         .unwrap();
-    sqlx::raw_sql("CREATE TABLE ledger (v int); INSERT INTO ledger VALUES (42)").execute(&mut c).await.unwrap();
+    let mut c =
+        <sqlx::PgConnection as sqlx::Connection>::connect_with(&pg_server.connect_options(&theirs))
+            .await
+            .unwrap();
+    sqlx::raw_sql("CREATE TABLE ledger (v int); INSERT INTO ledger VALUES (42)")
+        .execute(&mut c)
+        .await
+        .unwrap();
 
     // A run of its own, told to use that server as an external one.
     let run = format!("ext{}", std::process::id());
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    for v in ["NEXTEST", "NEXTEST_RUN_ID", "NEXTEST_TEST_PHASE", "NEXTEST_TEST_NAME", "FIXTURES_RUN_OWNER", "FIXTURES_PG_BACKEND"] {
+    for v in [
+        "NEXTEST",
+        "NEXTEST_RUN_ID",
+        "NEXTEST_TEST_PHASE",
+        "NEXTEST_TEST_NAME",
+        "FIXTURES_RUN_OWNER",
+        "FIXTURES_PG_BACKEND",
+    ] {
         cmd.env_remove(v);
     }
     cmd.args(["isolation::"])
@@ -284,7 +298,10 @@ async fn an_external_server_only_gets_databases_of_our_own(pg_server: Lease<PgSe
     let out = run_cmd(&mut cmd);
     assert!(out.status.success(), "{}", text(&out));
 
-    let ledger: i32 = sqlx::query_scalar("SELECT v FROM ledger").fetch_one(&mut c).await.unwrap();
+    let ledger: i32 = sqlx::query_scalar("SELECT v FROM ledger")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
     assert_eq!(ledger, 42, "their database is untouched");
     let left: Vec<String> = sqlx::query_scalar(
         "SELECT datname FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE '%run=' || $1 || ' %' \
@@ -296,9 +313,17 @@ async fn an_external_server_only_gets_databases_of_our_own(pg_server: Lease<PgSe
     .await
     .unwrap();
     // Templates and warm clones stay on purpose: the next run reuses them instead of migrating.
-    assert!(left.is_empty(), "the external run left its databases: {left:?}");
+    assert!(
+        left.is_empty(),
+        "the external run left its databases: {left:?}"
+    );
     drop(c);
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {theirs} WITH (FORCE)"))).execute(&mut admin).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {theirs} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
 }
 
 fn run_cmd(cmd: &mut Command) -> Output {
