@@ -71,12 +71,17 @@ struct Held {
 
 impl Held {
     async fn release(self) {
-        if let Some(slot) = &self.slot {
-            let Ok(lock) = slot.lock().await else { return };
-            if !(lock.drop_lease() && run_is_over()) {
-                return;
+        // A shared network's lock is held until it is gone: nobody adopts it meanwhile.
+        let _lock = match &self.slot {
+            Some(slot) => {
+                let Ok(lock) = slot.lock().await else { return };
+                if !(lock.drop_lease() && run_is_over()) {
+                    return;
+                }
+                Some(lock)
             }
-        }
+            None => None,
+        };
         match self.engine.client.remove_network(&self.network.id).await {
             Ok(()) => tracing::info!(network = %self.network.name, "network removed"),
             Err(e) => tracing::warn!(

@@ -106,6 +106,30 @@ impl Target<'_> {
         }
     }
 
+    /// Fails when the container has exited (with its code and logs) or is gone; otherwise
+    /// returns what went wrong asking, if anything did.
+    async fn running(&self, budget: Duration, deadline: Duration) -> Result<Option<String>, Error> {
+        match timeout(budget, self.engine.client.inspect(self.info.id())).await {
+            Ok(Ok(Some(state))) if matches!(state.status.as_str(), "exited" | "dead") => {
+                Err(Error::ExitedEarly {
+                    container: self.info.name().to_owned(),
+                    image: self.image.to_owned(),
+                    exit_code: state.exit_code.unwrap_or(-1),
+                    error: state.error,
+                    logs: self.log_tail().await,
+                })
+            }
+            Ok(Ok(Some(_))) => Ok(None),
+            Ok(Ok(None)) => Err(self.not_ready(
+                deadline,
+                "the container was removed while it was waited for".to_owned(),
+                String::from("(gone)"),
+            )),
+            Ok(Err(e)) => Ok(Some(format!("inspecting the container: {e}"))),
+            Err(_) => Ok(Some("inspecting the container: no answer".to_owned())),
+        }
+    }
+
     fn not_ready(&self, deadline: Duration, last_error: String, logs: String) -> Error {
         Error::NotReady {
             container: self.info.name().to_owned(),
@@ -147,26 +171,8 @@ pub(crate) async fn wait_ready(
         let budget = until
             .saturating_duration_since(Instant::now())
             .clamp(Duration::from_millis(50), PROBE_TIMEOUT);
-        match timeout(budget, target.engine.client.inspect(target.info.id())).await {
-            Ok(Ok(Some(state))) if matches!(state.status.as_str(), "exited" | "dead") => {
-                return Err(Error::ExitedEarly {
-                    container: target.info.name().to_owned(),
-                    image: target.image.to_owned(),
-                    exit_code: state.exit_code.unwrap_or(-1),
-                    error: state.error,
-                    logs: target.log_tail().await,
-                });
-            }
-            Ok(Ok(Some(_))) => {}
-            Ok(Ok(None)) => {
-                return Err(target.not_ready(
-                    deadline,
-                    "the container was removed while it was waited for".to_owned(),
-                    String::from("(gone)"),
-                ));
-            }
-            Ok(Err(e)) => last_error = format!("inspecting the container: {e}"),
-            Err(_) => last_error = "inspecting the container: no answer".to_owned(),
+        if let Some(e) = target.running(budget, deadline).await? {
+            last_error = e;
         }
         let mut still = Vec::new();
         for i in pending {
@@ -178,6 +184,8 @@ pub(crate) async fn wait_ready(
         }
         pending = still;
         if pending.is_empty() {
+            // It may have exited right after saying it was ready.
+            target.running(budget, deadline).await?;
             return Ok(());
         }
         let now = Instant::now();

@@ -95,11 +95,14 @@ pub(crate) async fn reap(run_id: &str, run_dir: &Path) {
     if let Ok(found) = engine.client.list_containers(&filters).await {
         let mut doomed = Vec::new();
         for c in found {
+            if c.labels.contains_key(labels::REUSE) {
+                continue; // kept across runs on purpose; the sweep judges its expiry
+            }
             let slot = is_suite(&c.labels)
                 .then(|| c.labels.get(labels::SPEC_HASH))
                 .flatten()
                 .map(|h| Slot::in_dir(&state, &shared::container_key(h)));
-            if c.labels.contains_key(labels::REUSE) || held(&c.labels, slot) {
+            if held(&c.labels, slot) {
                 kept += 1;
             } else {
                 doomed.push(c);

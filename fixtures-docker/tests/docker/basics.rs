@@ -162,3 +162,23 @@ fn a_probe_of_an_unexposed_port_is_refused_before_anything_starts() {
             .all(|c| c.labels.get("org.fixtures.fixture").map(String::as_str) != Some("unexposed"))
     );
 }
+
+#[rstest::rstest]
+fn fixtures_are_injected_by_rstest(web: Lease<Container>) {
+    assert_eq!(
+        common::http_get(&web.address(8080).unwrap(), "/health").0,
+        200
+    );
+}
+
+#[rstest::rstest]
+#[tokio::test]
+async fn a_container_is_usable_from_a_tests_own_runtime(web: Lease<Container>) {
+    let logs = web.logs(5).await.unwrap();
+    assert!(logs.contains("testsvc ready"), "{logs}");
+    let (code, _) = web
+        .exec(["/testsvc-missing"])
+        .await
+        .map_or((-1, String::new()), |r| r);
+    assert_ne!(code, 0, "a command that cannot run is reported, not hidden");
+}
