@@ -97,28 +97,47 @@ impl Repo {
     }
 
     /// Creates an organisation.
-    pub async fn create_organisation(&self, slug: &str, name: &str) -> Result<Organisation, AppError> {
-        let id = sqlx::query_scalar("INSERT INTO organisations (slug, name) VALUES ($1, $2) RETURNING id")
-            .bind(slug)
-            .bind(name)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Organisation { id, slug: slug.to_owned() })
+    pub async fn create_organisation(
+        &self,
+        slug: &str,
+        name: &str,
+    ) -> Result<Organisation, AppError> {
+        let id = sqlx::query_scalar(
+            "INSERT INTO organisations (slug, name) VALUES ($1, $2) RETURNING id",
+        )
+        .bind(slug)
+        .bind(name)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Organisation {
+            id,
+            slug: slug.to_owned(),
+        })
     }
 
     /// Creates a user.
     pub async fn create_user(&self, email: &str, display_name: &str) -> Result<User, AppError> {
-        let id = sqlx::query_scalar("INSERT INTO users (email, display_name) VALUES ($1, $2) RETURNING id")
-            .bind(email)
-            .bind(display_name)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(User { id, email: email.to_owned() })
+        let id = sqlx::query_scalar(
+            "INSERT INTO users (email, display_name) VALUES ($1, $2) RETURNING id",
+        )
+        .bind(email)
+        .bind(display_name)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(User {
+            id,
+            email: email.to_owned(),
+        })
     }
 
     /// Adds a user to an organisation with a role (`owner`, `admin`, `member`, `guest`), and
     /// records it in the audit log, in one transaction.
-    pub async fn add_member(&self, organisation: i64, user: i64, role: &str) -> Result<(), AppError> {
+    pub async fn add_member(
+        &self,
+        organisation: i64,
+        user: i64,
+        role: &str,
+    ) -> Result<(), AppError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO memberships (organisation_id, user_id, role) VALUES ($1, $2, $3::member_role)")
             .bind(organisation)
@@ -148,19 +167,34 @@ impl Repo {
     }
 
     /// Creates a project.
-    pub async fn create_project(&self, organisation: i64, key: &str, name: &str) -> Result<Project, AppError> {
-        let id = sqlx::query_scalar("INSERT INTO projects (organisation_id, key, name) VALUES ($1, $2, $3) RETURNING id")
-            .bind(organisation)
-            .bind(key)
-            .bind(name)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Project { id, key: key.to_owned() })
+    pub async fn create_project(
+        &self,
+        organisation: i64,
+        key: &str,
+        name: &str,
+    ) -> Result<Project, AppError> {
+        let id = sqlx::query_scalar(
+            "INSERT INTO projects (organisation_id, key, name) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(organisation)
+        .bind(key)
+        .bind(name)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Project {
+            id,
+            key: key.to_owned(),
+        })
     }
 
     /// Creates a task, numbered after the project's last one; the creator must be a member of
     /// the project's organisation.
-    pub async fn create_task(&self, project: i64, title: &str, created_by: i64) -> Result<Task, AppError> {
+    pub async fn create_task(
+        &self,
+        project: i64,
+        title: &str,
+        created_by: i64,
+    ) -> Result<Task, AppError> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "SELECT p.key, p.organisation_id, EXISTS (SELECT 1 FROM memberships m \
@@ -173,7 +207,10 @@ impl Repo {
         .await?;
         let (key, organisation, member): (String, i64, bool) = (row.get(0), row.get(1), row.get(2));
         if !member {
-            return Err(AppError::NotMember { user: created_by, organisation });
+            return Err(AppError::NotMember {
+                user: created_by,
+                organisation,
+            });
         }
         let (id, number): (i64, i32) = sqlx::query_as(
             "INSERT INTO tasks (project_id, number, title, created_by) \
@@ -186,11 +223,20 @@ impl Repo {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(Task { id, number, key: format!("{key}-{number}") })
+        Ok(Task {
+            id,
+            number,
+            key: format!("{key}-{number}"),
+        })
     }
 
     /// Moves a task to a new status, recording who did it in the audit log.
-    pub async fn set_status(&self, task: i64, status: TaskStatus, actor: i64) -> Result<(), AppError> {
+    pub async fn set_status(
+        &self,
+        task: i64,
+        status: TaskStatus,
+        actor: i64,
+    ) -> Result<(), AppError> {
         let mut tx = self.pool.begin().await?;
         let organisation: i64 = sqlx::query_scalar(
             "UPDATE tasks t SET status = $2::task_status FROM projects p \
@@ -213,22 +259,26 @@ impl Repo {
 
     /// Assigns a user to a task.
     pub async fn assign(&self, task: i64, user: i64) -> Result<(), AppError> {
-        sqlx::query("INSERT INTO task_assignees (task_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(task)
-            .bind(user)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO task_assignees (task_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(task)
+        .bind(user)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     /// Comments on a task; returns the comment's id.
     pub async fn comment(&self, task: i64, author: i64, body: &str) -> Result<i64, AppError> {
-        Ok(sqlx::query_scalar("INSERT INTO comments (task_id, author_id, body) VALUES ($1, $2, $3) RETURNING id")
-            .bind(task)
-            .bind(author)
-            .bind(body)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "INSERT INTO comments (task_id, author_id, body) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(task)
+        .bind(author)
+        .bind(body)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Tags a task (creating the organisation's tag on first use).
@@ -248,10 +298,12 @@ impl Repo {
 
     /// Open tasks of a project (from the `open_tasks_per_project` view).
     pub async fn open_tasks(&self, project: i64) -> Result<i64, AppError> {
-        Ok(sqlx::query_scalar("SELECT open_tasks FROM open_tasks_per_project WHERE project_id = $1")
-            .bind(project)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT open_tasks FROM open_tasks_per_project WHERE project_id = $1",
+        )
+        .bind(project)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// The organisation's audit trail, oldest first, as `action subject`.

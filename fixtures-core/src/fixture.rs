@@ -357,6 +357,7 @@ impl<T: Send + Sync + 'static> Fixture<T> {
         let ready = {
             let mut slots = self.slots.lock();
             let users = instance.users.fetch_sub(1, Ordering::AcqRel) - 1;
+            tracing::trace!(fixture = self.meta.name, instance = %key, users, "release");
             let mine = matches!(slots.get(&key), Some(Slot::Ready(r)) if Arc::ptr_eq(&r.instance, &instance));
             drop(instance);
             let due = match self.meta.scope {

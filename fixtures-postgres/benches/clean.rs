@@ -229,4 +229,5 @@ async fn main() {
     for (n, first, again) in prepares {
         println!("| {n} | {} | {} |", ms(first), ms(again));
     }
+    support::stop_server();
 }

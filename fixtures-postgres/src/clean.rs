@@ -56,6 +56,7 @@
 //!   idle inside a transaction that holds locks on a written table makes it wait.
 
 mod install;
+mod objects;
 mod sql;
 
 use std::time::{Duration, Instant};

@@ -6,13 +6,14 @@
 use std::io::{Read, Write};
 
 use fixtures_core::prelude::*;
+use fixtures_docker::Image as _;
 use fixtures_docker::{Container, ContainerSpec, Network, WaitFor};
 use fixtures_postgres::PostgresImage;
-use fixtures_docker::Image as _;
 use rstest::rstest;
 
 fn svc_image() -> (String, String) {
-    let image = std::env::var("FIXTURES_TEST_SVC_IMAGE").unwrap_or_else(|_| "fixtures-local/testsvc:latest".into());
+    let image = std::env::var("FIXTURES_TEST_SVC_IMAGE")
+        .unwrap_or_else(|_| "fixtures-local/testsvc:latest".into());
     match image.rsplit_once(':') {
         Some((n, t)) => (n.to_owned(), t.to_owned()),
         None => (image, "latest".into()),
@@ -27,7 +28,10 @@ async fn app_network(setup: &Setup) -> Result<Network, fixtures_docker::Error> {
 
 /// A Postgres container on that network, reachable from other containers as `db`.
 #[fixture(scope = suite)]
-async fn database_container(app_network: Lease<Network>, setup: &Setup) -> Result<Container, fixtures_docker::Error> {
+async fn database_container(
+    app_network: Lease<Network>,
+    setup: &Setup,
+) -> Result<Container, fixtures_docker::Error> {
     let spec = PostgresImage::from_env("example-only-password".into(), 50)
         .spec()
         .network(app_network.name())
@@ -57,7 +61,11 @@ async fn app_service(
 
 fn http_get(host: &str, port: u16, path: &str) -> String {
     let mut s = std::net::TcpStream::connect((host, port)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out

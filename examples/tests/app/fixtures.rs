@@ -17,14 +17,21 @@ pub struct Seeded {
 /// Seeds through a pool of its own (setups run on the framework's runtime; the test builds
 /// its own pool on its own runtime with `db.pool()`).
 pub async fn seed(db: &TestDb) -> Result<Seeded, examples::AppError> {
-    let pool = PgPoolOptions::new().max_connections(1).connect_with(db.connect_options()).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(db.connect_options())
+        .await?;
     let repo = Repo::new(pool.clone());
     let org = repo.create_organisation("acme", "Acme Ltd").await?;
     let owner = repo.create_user("ada@acme.test", "Ada").await?;
     repo.add_member(org.id, owner.id, "owner").await?;
     let project = repo.create_project(org.id, "WEB", "Website").await?;
     pool.close().await;
-    Ok(Seeded { org, owner, project })
+    Ok(Seeded {
+        org,
+        owner,
+        project,
+    })
 }
 
 /// Declares the `org` fixture (test scope) on the `db` fixture in scope where it is invoked.

@@ -49,6 +49,9 @@ async fn the_open_tasks_view_counts_open_work(db: Lease<TestDb>, org: Lease<Seed
 /// A sync test: it brings its own runtime.
 #[rstest]
 fn tags_comments_and_assignees(db: Lease<TestDb>, org: Lease<Seeded>) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(cases::tags_comments_and_assignees(&db, &org));
 }

@@ -12,10 +12,11 @@ use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use fixtures_core::finalizer::FinalizerHandle;
 use sqlx::{Connection, Executor, PgConnection};
 
 // TEMPORARY: replaced by the fixtures_postgres::server fixture.
@@ -24,6 +25,7 @@ struct Server {
 }
 
 static SERVER: OnceLock<Server> = OnceLock::new();
+static STOP: Mutex<Option<FinalizerHandle>> = Mutex::new(None);
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 /// A fresh, empty database on the scratch server: a superuser connection to it, and its URL.
@@ -49,6 +51,15 @@ pub async fn scratch_database() -> (PgConnection, String) {
         .await
         .expect("connect to the scratch database");
     (conn, url)
+}
+
+/// Stops the scratch server now rather than at exit (for a `main` of our own, such as the
+/// benchmark's, where the exit hook may find the async runtime gone).
+// TEMPORARY: replaced by the fixtures_postgres::server fixture.
+pub fn stop_server() {
+    if let Some(handle) = STOP.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        handle.run_now();
+    }
 }
 
 fn bin_dir() -> PathBuf {
@@ -146,9 +157,11 @@ fn start() -> Server {
         .spawn()
         .expect("start postgres");
     let stop_dir = dir.clone();
-    let _ = fixtures_core::finalizer::register("stop the scratch Postgres server", move || {
-        stop(child, &stop_dir)
-    });
+    let handle =
+        fixtures_core::finalizer::register("stop the scratch Postgres server", move || {
+            stop(child, &stop_dir)
+        });
+    *STOP.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
     wait_ready(port, &dir);
     Server { port }
 }
