@@ -5,27 +5,25 @@
 //!
 //! Cases: schemas of 20 and 100 tables (identity and serial keys, a tree of foreign keys,
 //! an index each); after a typical test (a few rows in a few tables), after a test that wrote
-//! nothing, and after one that wrote 10,000 rows into each of three tables. For reference:
-//! `BEGIN` + `ROLLBACK` around a test, and what `prepare` costs.
+//! nothing, and after one that wrote 10,000 rows into each of three tables. `Auto` also as a
+//! role that is no superuser (an external server: no `session_replication_role`, no event
+//! trigger, so the catalog is listed at every clean). For reference: `BEGIN` + `ROLLBACK`
+//! around a test, and what `prepare` costs.
 #![allow(missing_docs)]
 
 #[path = "../tests/clean/schema.rs"]
 mod schema;
 #[path = "../tests/clean/support.rs"]
 mod support;
+#[path = "../tests/clean/util.rs"]
+mod util;
 
 use std::time::{Duration, Instant};
 
 use fixtures_postgres::clean::__private as engine;
 use fixtures_postgres::clean::{CleanOptions, CleanStrategy};
 use sqlx::{Connection, PgConnection};
-
-async fn exec(conn: &mut PgConnection, sql: &str) {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-        .execute(&mut *conn)
-        .await
-        .unwrap_or_else(|e| panic!("{e}: {sql}"));
-}
+use util::exec;
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -36,9 +34,16 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// A database with `n` tables, prepared for `Auto`, and a test connection to it.
-async fn database(n: usize) -> (PgConnection, PgConnection) {
-    let (mut framework, url) = support::scratch_database().await;
+/// A database with `n` tables, prepared for `Auto` and cleaned once, and a test connection to
+/// it; as the superuser, or as the owner of the tables who is none.
+async fn database(n: usize, superuser: bool) -> (PgConnection, PgConnection) {
+    let (framework, url) = support::scratch_database().await;
+    let (mut framework, url) = if superuser {
+        (framework, url)
+    } else {
+        let mut admin = framework;
+        util::owner(&mut admin, &url, true).await
+    };
     exec(&mut framework, &schema::tree(n)).await;
     let opts = CleanOptions::new();
     engine::prepare(&mut framework, &opts)
@@ -114,10 +119,31 @@ async fn rollbacks(test: &mut PgConnection, writes: &str, iters: usize) -> Durat
 struct Row {
     case: String,
     auto: Duration,
-    auto_uncached: Duration,
+    auto_listing: Duration,
+    auto_no_superuser: Duration,
     delete: Duration,
     truncate: Duration,
     rollback: Duration,
+}
+
+/// What `prepare` costs on `n` tables: the first time (install), and again (installed).
+async fn prepares(n: usize, iters: usize) -> (Duration, Duration) {
+    let (mut framework, _) = support::scratch_database().await;
+    exec(&mut framework, &schema::tree(n)).await;
+    let start = Instant::now();
+    engine::prepare(&mut framework, &CleanOptions::new())
+        .await
+        .expect("prepare");
+    let first = start.elapsed();
+    let mut again = Vec::new();
+    for _ in 0..iters {
+        let start = Instant::now();
+        engine::prepare(&mut framework, &CleanOptions::new())
+            .await
+            .expect("prepare");
+        again.push(start.elapsed());
+    }
+    (first, median(again))
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -126,34 +152,16 @@ async fn main() {
     let iters = if quick { 5 } else { 51 };
     let heavy_iters = if quick { 3 } else { 11 };
     let mut rows = Vec::new();
-    let mut prepares = Vec::new();
+    let mut prepare_costs = Vec::new();
 
     for n in [20, 100] {
-        // prepare: first install, then again (already installed: re-arm).
-        let (mut framework, url) = support::scratch_database().await;
-        exec(&mut framework, &schema::tree(n)).await;
-        let start = Instant::now();
-        engine::prepare(&mut framework, &CleanOptions::new())
-            .await
-            .expect("prepare");
-        let first = start.elapsed();
-        let mut again = Vec::new();
-        for _ in 0..iters.min(11) {
-            let start = Instant::now();
-            engine::prepare(&mut framework, &CleanOptions::new())
-                .await
-                .expect("prepare");
-            again.push(start.elapsed());
-        }
-        prepares.push((n, first, median(again)));
-        drop(url);
-
+        prepare_costs.push((n, prepares(n, iters.min(11)).await));
         for (label, writes, iters) in [
             ("a few rows in 4 tables", typical(n), iters),
             ("nothing written", String::new(), iters),
             ("10,000 rows in 3 tables", heavy(n), heavy_iters),
         ] {
-            let (mut framework, mut test) = database(n).await;
+            let (mut framework, mut test) = database(n, true).await;
             let auto = cleans(
                 &mut framework,
                 &mut test,
@@ -178,13 +186,13 @@ async fn main() {
                 iters,
             )
             .await;
-            // Auto as without the DDL event trigger (a non-superuser): catalog listed every time.
+            // As after every DDL command: the catalog listed again at every clean.
             exec(
                 &mut framework,
                 "UPDATE _fixtures.settings SET watch = false",
             )
             .await;
-            let auto_uncached = cleans(
+            let auto_listing = cleans(
                 &mut framework,
                 &mut test,
                 CleanStrategy::Auto,
@@ -192,12 +200,22 @@ async fn main() {
                 iters,
             )
             .await;
-            exec(&mut framework, "UPDATE _fixtures.settings SET watch = true").await;
             let rollback = rollbacks(&mut test, &writes, iters).await;
+            drop((framework, test));
+            let (mut framework, mut test) = database(n, false).await;
+            let auto_no_superuser = cleans(
+                &mut framework,
+                &mut test,
+                CleanStrategy::Auto,
+                &writes,
+                iters,
+            )
+            .await;
             rows.push(Row {
                 case: format!("{n} tables, {label}"),
                 auto,
-                auto_uncached,
+                auto_listing,
+                auto_no_superuser,
                 delete,
                 truncate,
                 rollback,
@@ -206,18 +224,20 @@ async fn main() {
     }
 
     println!(
-        "\n## Clean between tests (medians; {iters} cleans, 10,000-row cases {heavy_iters})\n"
+        "\n## Clean between tests (medians of {iters} cleans; 10,000-row cases: {heavy_iters})\n"
     );
     println!(
-        "| case | Auto | Auto, catalog listed each time | Delete (all tables) | Truncate (all tables) | BEGIN/ROLLBACK |"
+        "| case | Auto | Auto, catalog listed again | Auto, no superuser | Delete (all tables) \
+         | Truncate (all tables) | BEGIN/ROLLBACK |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             r.case,
             ms(r.auto),
-            ms(r.auto_uncached),
+            ms(r.auto_listing),
+            ms(r.auto_no_superuser),
             ms(r.delete),
             ms(r.truncate),
             ms(r.rollback)
@@ -226,7 +246,7 @@ async fn main() {
     println!("\n## prepare\n");
     println!("| tables | first (install) | again (installed) |");
     println!("|---|---|---|");
-    for (n, first, again) in prepares {
+    for (n, (first, again)) in prepare_costs {
         println!("| {n} | {} | {} |", ms(first), ms(again));
     }
     support::stop_server();

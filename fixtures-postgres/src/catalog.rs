@@ -1,7 +1,8 @@
 //! Listing the tables to clean from the catalog.
 //!
-//! The tables are read from `pg_class` every time, never from a list kept by the framework, so
-//! a table a migration, a seed or a test created is found like any other.
+//! The tables are read from `pg_class`, never from a list kept by the framework, so a table a
+//! migration, a seed or a test created is found like any other (the cleaning function keeps
+//! what it read only until the next DDL command in the database).
 //!
 //! What counts as a user table:
 //! - ordinary tables, partitioned tables and their partitions (`relkind` `r` and `p`), logged or

@@ -1,60 +1,68 @@
 //! Cleaning a shared database between tests.
 //!
 //! A module- or suite-scoped database is shared by several tests, which take turns on it.
-//! Before each test its data is emptied: the end state is that of
+//! Before each test its data is emptied, to the end state of
 //! `TRUNCATE <the selected tables> RESTART IDENTITY CASCADE`: every selected table, its
 //! partitions and children, and every table whose foreign keys reference one of them
 //! (recursively) is empty, and their owned sequences (`serial`, identity columns) start over.
-//! The tables are listed from the catalog at every clean (see [`crate::catalog`] for what is
-//! listed, and for `only` / `except`); the migrations table `_sqlx_migrations`, views,
-//! materialized views, and tables that belong to an extension are left alone.
+//! The tables are listed from the catalog (see [`crate::catalog`] for what is listed, and for
+//! `only` / `except`); the migrations table `_sqlx_migrations`, views, materialized views and
+//! the tables of extensions are left alone.
 //!
 //! # Strategies
-//! Measured on a tmpfs server with fsync off, after a typical test (a few rows in a few
-//! tables); see `benches/clean.rs`:
+//! Medians measured on a tmpfs server with fsync off (`benches/clean.rs`), after a typical test
+//! (a few rows in four tables):
 //!
 //! | strategy | how | 20 tables | 100 tables |
 //! |---|---|---|---|
-//! | [`Auto`](CleanStrategy::Auto) (default) | empties only the tables written since the last clean | see the bench | see the bench |
-//! | [`Delete`](CleanStrategy::Delete) | `DELETE` from every table, foreign keys off | ~1–2 ms | ~4–6 ms |
-//! | [`Truncate`](CleanStrategy::Truncate) | one literal `TRUNCATE … RESTART IDENTITY CASCADE` | ~21 ms | ~100 ms |
+//! | [`Auto`](CleanStrategy::Auto) (default) | only the tables written since the last clean | ~0.7 ms | ~0.9 ms |
+//! | [`Delete`](CleanStrategy::Delete) | `DELETE` from every table, foreign keys off | ~1.3 ms | ~3 ms |
+//! | [`Truncate`](CleanStrategy::Truncate) | one literal `TRUNCATE … RESTART IDENTITY CASCADE` | ~16–23 ms | ~100 ms |
 //!
-//! `TRUNCATE` costs about a millisecond per table whatever the tables hold (it replaces their
-//! files); `DELETE` costs next to nothing on an empty or nearly empty table, and grows with the
-//! rows. `Auto` uses each where it wins:
-//! - [`prepare`] puts a statement-level trigger on every table that records, once per clean,
-//!   that the table was written; probing tables for rows would cost more than deleting.
-//! - A clean is one call of a PL/pgSQL function installed by [`prepare`] (one round trip). It
-//!   lists the tables (cached until a DDL command runs in the database, when a superuser
-//!   prepared it), takes the written ones (with the partitions of a written partitioned
-//!   table), and deletes their rows under `session_replication_role = replica`, so that no
-//!   foreign-key or user trigger fires. A written table whose heap holds 16 or more pages per
-//!   table its `TRUNCATE … CASCADE` would reach is truncated instead (with that cascade), as
-//!   are tables with a `DELETE` trigger or rule that fires on replicas, or with row security.
+//! (`BEGIN` … `ROLLBACK` around a test costs ~0.1 ms, but cannot share a database across the
+//! connections of a test.) `TRUNCATE` costs about a millisecond per table whatever the tables
+//! hold (it replaces their files); `DELETE` costs next to nothing on an empty or nearly empty
+//! table and grows with the rows. `Auto` uses each where it wins:
+//! - `prepare` puts a statement-level trigger on every table that records, once per clean,
+//!   that the table was written. Probing the tables for rows would cost more than deleting.
+//! - A clean is one call of a PL/pgSQL function that `prepare` installed: one round trip. It
+//!   takes the tables in scope from the catalog — cached until a DDL command runs in the
+//!   database, which an event trigger notices (when a superuser prepared it) — and the written
+//!   ones among them (a written partitioned table or parent stands for its partitions and
+//!   children).
+//! - A written table of 16 pages or more per table its `TRUNCATE … CASCADE` would reach is
+//!   truncated (10,000 rows in each of three tables: ~10 ms, where deleting them costs ~25 ms).
+//! - The others are emptied by one `DELETE` statement for all of them, so that foreign keys,
+//!   checked at its end, find every written table empty whatever the order or the cycles. The
+//!   foreign keys stay checked when that is cheap (no `DELETE` trigger or rule, at most 64 rows
+//!   in referenced tables); otherwise the statement runs under
+//!   `session_replication_role = replica`, so that no foreign-key or user trigger fires.
+//!   (Switching the role makes Postgres forget the session's cached plans: ~0.5 ms.)
 //! - It restarts every owned sequence of the tables in scope that has moved
-//!   (`pg_sequence_last_value` is not null), also when no row was kept — an `INSERT` that
+//!   (`pg_sequence_last_value` is not null), also when no row was kept: an `INSERT` that
 //!   failed after taking an id.
-//! - A table created after [`prepare`] (by a test) has no trigger: it counts as written and
-//!   gets one.
+//! - A table created after `prepare` (by a test) has no trigger: it counts as written and gets
+//!   one; so does a table whose trigger a test disabled.
+//!
+//! # Without a superuser
+//! External servers often give a role that owns the tables but is no superuser. Then `Auto`
+//! deletes with the foreign keys checked (a table with a `DELETE` trigger or rule is truncated
+//! instead, and the report says so), and the catalog is listed at every clean, as no event
+//! trigger can be created (~2–3 ms at 100 tables). `Delete` truncates every table. Without the
+//! right to create the `_fixtures` schema, `Auto` and `Delete` run the literal `Truncate`.
 //!
 //! # Caveats
-//! - The connection must be allowed to set `session_replication_role` (a superuser, or
-//!   `GRANT SET ON PARAMETER session_replication_role`) for `Auto` and `Delete` to delete
-//!   rows; otherwise they truncate the written tables (`Auto`) or all tables (`Delete`), and the
-//!   report says so. Without the right to create the `_fixtures` schema they fall back to
-//!   `Truncate`.
-//! - `Auto` and `Delete` fire no user trigger while they clean (literal `TRUNCATE` fires
-//!   `ON TRUNCATE` triggers).
-//! - A test that disables all triggers of a table (`ALTER TABLE … DISABLE TRIGGER ALL`)
-//!   disables the tracking too: the table counts as written at the next clean, which repairs
-//!   the trigger; rows written before that clean are cleaned then.
+//! - `Auto` and `Delete` fire no user trigger while they clean (a table with a `DELETE` trigger
+//!   or rule that would fire is truncated; literal `TRUNCATE` fires `ON TRUNCATE` triggers).
 //! - A table excluded with `except` that references a cleaned table is emptied anyway, as
 //!   `TRUNCATE … CASCADE` would (its rows would point at nothing); so is an excluded partition
 //!   or child of a cleaned table.
 //! - Standalone sequences (not owned by a column) are not restarted, as by `TRUNCATE`.
-//! - A clean takes `ACCESS EXCLUSIVE` locks only on tables it truncates; a test connection left
-//!   idle inside a transaction that holds locks on a written table makes it wait.
+//! - Rows written in a transaction that is still open when the clean runs are cleaned by the
+//!   next clean; end the test's connections first.
+//! - A clean takes `ACCESS EXCLUSIVE` locks only on the tables it truncates.
 
+mod cleaner;
 mod install;
 mod objects;
 mod sql;
@@ -65,19 +73,20 @@ use sqlx::PgConnection;
 
 use crate::catalog;
 
-/// How [`clean`] empties the tables.
+/// How a clean empties the tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CleanStrategy {
     /// The fastest correct mechanism for what the test wrote: only the tables written since
-    /// the last clean, deleted from (foreign keys off) or truncated when they hold many rows.
-    /// Needs [`prepare`].
+    /// the last clean, deleted from, or truncated when they hold many rows. Prepared for by
+    /// `prepare` (which `clean` runs itself if it has not run).
     #[default]
     Auto,
     /// A literal `TRUNCATE <all tables from the catalog> RESTART IDENTITY CASCADE`, one
     /// statement. Needs no preparation; costs about a millisecond per table.
     Truncate,
     /// `DELETE` from every table under `session_replication_role = replica`, and the moved
-    /// owned sequences restarted, in one round trip.
+    /// owned sequences restarted, in one round trip. Without the right to set that role:
+    /// `TRUNCATE` of every table.
     Delete,
     /// No cleaning.
     None,
@@ -144,7 +153,7 @@ impl CleanOptions {
     }
 }
 
-/// What one [`clean`] did.
+/// What one clean did.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct CleanReport {
@@ -314,12 +323,12 @@ fn code(e: &sqlx::Error) -> Option<String> {
 pub mod __private {
     use super::*;
 
-    /// [`super::prepare`].
+    /// The crate-internal `clean::prepare`.
     pub async fn prepare(conn: &mut PgConnection, opts: &CleanOptions) -> Result<(), sqlx::Error> {
         super::prepare(conn, opts).await
     }
 
-    /// [`super::clean`].
+    /// The crate-internal `clean::clean`.
     pub async fn clean(
         conn: &mut PgConnection,
         opts: &CleanOptions,
@@ -327,7 +336,7 @@ pub mod __private {
         super::clean(conn, opts).await
     }
 
-    /// [`catalog::user_tables`].
+    /// The crate-internal `catalog::user_tables`.
     pub async fn user_tables(
         conn: &mut PgConnection,
         opts: &CleanOptions,

@@ -356,3 +356,28 @@ async fn user_triggers_and_rules_do_not_get_in_the_way() {
         }
     }
 }
+
+#[tokio::test]
+async fn tables_of_extensions_and_temporary_tables_are_left_alone() {
+    const DDL: &str = r#"
+        CREATE TABLE app (id serial PRIMARY KEY);
+        -- A table that belongs to an extension (as PostGIS' spatial_ref_sys does).
+        CREATE TABLE ext_data (code int PRIMARY KEY);
+        ALTER EXTENSION plpgsql ADD TABLE ext_data;
+        INSERT INTO ext_data VALUES (4326);
+    "#;
+    for strategy in STRATEGIES {
+        let mut conn = database(DDL, &opts(strategy)).await;
+        exec(
+            &mut conn,
+            "CREATE TEMPORARY TABLE mine (v int); INSERT INTO mine VALUES (1);
+             INSERT INTO app DEFAULT VALUES; INSERT INTO ext_data VALUES (3857);",
+        )
+        .await;
+        let report = clean(&mut conn, &opts(strategy)).await;
+        assert_eq!(report.tables_considered, 1, "{strategy:?}: {report:?}");
+        assert_eq!(count(&mut conn, "app").await, 0, "{strategy:?}");
+        assert_eq!(count(&mut conn, "ext_data").await, 2, "{strategy:?}");
+        assert_eq!(count(&mut conn, "pg_temp.mine").await, 1, "{strategy:?}");
+    }
+}

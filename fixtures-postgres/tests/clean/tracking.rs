@@ -2,7 +2,7 @@
 //! choice between DELETE and TRUNCATE, preparation, and the fallbacks without privileges.
 
 use fixtures_postgres::clean::{CleanOptions, CleanStrategy};
-use sqlx::{Connection, PgConnection};
+use sqlx::PgConnection;
 
 use crate::support::scratch_database;
 use crate::util::*;
@@ -212,29 +212,9 @@ async fn prepare_is_idempotent_and_replaces_another_version() {
     assert_eq!(scalar::<i64>(&mut conn, objects).await, 5);
 }
 
-/// A role that owns the tables but is no superuser: it cannot set
-/// `session_replication_role` nor create event triggers.
+/// A connection as a role that owns the tables but is no superuser.
 async fn as_owner(url: &str, admin: &mut PgConnection, create_on_database: bool) -> PgConnection {
-    let db: String = scalar(admin, "SELECT current_database()::text").await;
-    let role = format!("owner_{db}");
-    exec(
-        admin,
-        &format!(
-            r#"CREATE ROLE "{role}" LOGIN NOSUPERUSER;
-               GRANT ALL ON SCHEMA public TO "{role}";
-               {grant}"#,
-            grant = if create_on_database {
-                format!(r#"GRANT CREATE ON DATABASE "{db}" TO "{role}";"#)
-            } else {
-                String::new()
-            }
-        ),
-    )
-    .await;
-    let url = url.replacen("postgres@", &format!("{role}@"), 1);
-    let mut conn = PgConnection::connect(&url)
-        .await
-        .expect("connect as the owner");
+    let (mut conn, _) = owner(admin, url, create_on_database).await;
     exec(&mut conn, DDL).await;
     conn
 }
@@ -271,7 +251,12 @@ async fn without_superuser_auto_deletes_with_foreign_keys_checked() {
                 assert!(report.truncated.is_empty(), "{report:?}");
                 assert_eq!(
                     sorted(report.deleted.clone()),
-                    ["public.children", "public.grandchildren", "public.leaf", "public.parents"]
+                    [
+                        "public.children",
+                        "public.grandchildren",
+                        "public.leaf",
+                        "public.parents"
+                    ]
                 );
             }
             _ => {
@@ -281,11 +266,18 @@ async fn without_superuser_auto_deletes_with_foreign_keys_checked() {
             }
         }
         let after = snapshot(&mut conn).await;
-        assert!(after.non_empty().is_empty() && after.moved().is_empty(), "{after:?}");
+        assert!(
+            after.non_empty().is_empty() && after.moved().is_empty(),
+            "{after:?}"
+        );
 
         // A table whose DELETE trigger would fire (and refuse): truncated, with what
         // references it... and nothing else.
-        exec(&mut conn, "INSERT INTO parents (name) VALUES ('p'); INSERT INTO audited (parent_id) VALUES (1);").await;
+        exec(
+            &mut conn,
+            "INSERT INTO parents (name) VALUES ('p'); INSERT INTO audited (parent_id) VALUES (1);",
+        )
+        .await;
         let report = clean(&mut conn, &o).await;
         if strategy == CleanStrategy::Auto {
             assert_eq!(report.truncated, ["public.audited"], "{report:?}");
@@ -293,10 +285,16 @@ async fn without_superuser_auto_deletes_with_foreign_keys_checked() {
             assert!(report.fallback.is_some(), "{report:?}");
         }
         let after = snapshot(&mut conn).await;
-        assert!(after.non_empty().is_empty() && after.moved().is_empty(), "{after:?}");
+        assert!(
+            after.non_empty().is_empty() && after.moved().is_empty(),
+            "{after:?}"
+        );
     }
     let watch: bool = scalar(&mut conn, "SELECT watch FROM _fixtures.settings").await;
-    assert!(!watch, "no event trigger without superuser: the catalog is listed every time");
+    assert!(
+        !watch,
+        "no event trigger without superuser: the catalog is listed every time"
+    );
 }
 
 #[tokio::test]
@@ -317,7 +315,10 @@ async fn many_rows_in_referenced_tables_are_deleted_as_a_replica() {
         ["public.children", "public.grandchildren", "public.parents"]
     );
     let after = snapshot(&mut conn).await;
-    assert!(after.non_empty().is_empty() && after.moved().is_empty(), "{after:?}");
+    assert!(
+        after.non_empty().is_empty() && after.moved().is_empty(),
+        "{after:?}"
+    );
 }
 
 #[tokio::test]

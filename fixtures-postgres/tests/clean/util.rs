@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use fixtures_postgres::clean::__private as engine;
 use fixtures_postgres::clean::{CleanOptions, CleanReport, CleanStrategy};
-use sqlx::PgConnection;
+use sqlx::{Connection, PgConnection};
 
 /// Runs SQL text (several statements allowed) in one round trip; panics on error.
 pub async fn exec(conn: &mut PgConnection, sql: &str) {
@@ -131,3 +131,43 @@ impl Snapshot {
             .collect()
     }
 }
+
+/// A role that owns what it creates but is no superuser (it may not set
+/// `session_replication_role` nor create event triggers), with the right to create schemas in
+/// the database when `create_on_database`: a connection as that role, and its URL.
+pub async fn owner(
+    admin: &mut PgConnection,
+    url: &str,
+    create_on_database: bool,
+) -> (PgConnection, String) {
+    let db: String = scalar(admin, "SELECT current_database()::text").await;
+    let role = format!("owner_{db}");
+    let grant = if create_on_database {
+        format!(r#"GRANT CREATE ON DATABASE "{db}" TO "{role}";"#)
+    } else {
+        String::new()
+    };
+    exec(
+        admin,
+        &format!(
+            r#"CREATE ROLE "{role}" LOGIN NOSUPERUSER PASSWORD '{OWNER_PASSWORD}';
+               GRANT ALL ON SCHEMA public TO "{role}";
+               {grant}"#
+        ),
+    )
+    .await;
+    let opts = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(url)
+        .expect("a database URL");
+    let url = format!(
+        "postgres://{role}:{OWNER_PASSWORD}@{}:{}/{db}",
+        opts.get_host(),
+        opts.get_port()
+    );
+    let conn = PgConnection::connect(&url)
+        .await
+        .expect("connect as the owner");
+    (conn, url)
+}
+
+/// The password of the owner roles the tests create (the servers require passwords).
+const OWNER_PASSWORD: &str = "owner-password";
