@@ -252,6 +252,8 @@ impl<T: Send + Sync + 'static> Fixture<T> {
         test: Option<Arc<str>>,
     ) -> Result<Ready<T>, Arc<SetupError>> {
         crate::report::init_logging();
+        // Before the first setup, not after: a signal during it must run what it registered.
+        crate::exit::install_signal_handlers();
         let start = Instant::now();
         let _span =
             tracing::info_span!("setup", fixture = self.meta.name, scope = %self.meta.scope, instance = %key)

@@ -84,13 +84,61 @@ pub fn run_owner() -> ProcessRef {
             return owner;
         }
         if crate::identity::runner() == crate::identity::Runner::Nextest {
-            let ppid = std::os::unix::process::parent_id();
-            if let Some(parent) = ProcessRef::of(ppid) {
-                return parent;
-            }
+            // The parent as it was when this process started: read lazily, a dead runner's
+            // orphan would see pid 1 and take init for its run's owner.
+            let ppid = PARENT_AT_START.load(std::sync::atomic::Ordering::Relaxed);
+            return match ProcessRef::of(ppid) {
+                Some(parent) if ppid > 1 => parent,
+                // Orphaned before it could look: the runner is gone, and so is the run.
+                _ => ProcessRef {
+                    pid: u32::MAX,
+                    start: 0,
+                },
+            };
         }
         ProcessRef::current()
     })
+}
+
+static PARENT_AT_START: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[allow(unsafe_code)]
+#[ctor::ctor(unsafe)]
+fn record_parent_at_start() {
+    // Only a syscall: safe before `main`.
+    PARENT_AT_START.store(
+        std::os::unix::process::parent_id(),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+/// Removes the folders of runs whose owner is dead (lock and lease files a killed run left),
+/// never a live run's. Runs once per process, on first use of the run folder.
+fn sweep_runs() {
+    let Ok(entries) = std::fs::read_dir(state_dir().join("runs")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        if entry.file_name() == crate::identity::run_id() {
+            continue;
+        }
+        let owner = std::fs::read_to_string(dir.join("owner"))
+            .ok()
+            .and_then(|t| ProcessRef::parse(&t));
+        let stale = match owner {
+            Some(o) => !o.is_alive(),
+            // No owner recorded: only when old (its run may be writing it right now).
+            None => std::fs::metadata(&dir)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(600)),
+        };
+        if stale {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 }
 
 /// Where the framework keeps its state on this machine (`FIXTURES_STATE_DIR`, or a folder of
@@ -111,8 +159,14 @@ pub fn state_dir() -> PathBuf {
 ///
 /// When the folder cannot be created.
 pub fn run_dir() -> std::io::Result<PathBuf> {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(sweep_runs);
     let dir = state_dir().join("runs").join(crate::identity::run_id());
     std::fs::create_dir_all(&dir)?;
+    let owner = dir.join("owner");
+    if !owner.exists() {
+        std::fs::write(&owner, run_owner().to_string())?;
+    }
     Ok(dir)
 }
 

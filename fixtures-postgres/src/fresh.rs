@@ -52,6 +52,7 @@ impl Databases {
         setup: &'a Setup,
     ) -> impl Future<Output = Result<TestDb, Error>> + Send + 'a {
         async move {
+            config::warm()?;
             let template = self.template(server).await?;
             let label = setup.test().unwrap_or(setup.instance()).to_owned();
             let name = names::database_name("fx_", &label, &[&label, &unique()]);
@@ -165,7 +166,7 @@ async fn claim_warm(admin: &mut PgConnection, template: &str, name: &str) -> Res
 /// at a time per process).
 fn refill_warm(server: &PgServer, template: &str) {
     static BUSY: AtomicBool = AtomicBool::new(false);
-    let target = config::warm().unwrap_or(0) as i64;
+    let target = i64::from(config::warm().unwrap_or(0)); // checked in `fresh`
     if target == 0 || BUSY.swap(true, Ordering::AcqRel) {
         return;
     }

@@ -426,12 +426,13 @@ fn start(max_connections: u32) -> Result<LocalServer, Error> {
             .and_then(|()| r.own(&socket_dir))
             .map_err(io("creating the server folder"))?;
     }
+    // Who owns this server, recorded before anything else goes in: another run's start-up
+    // sweep removes folders whose owner is dead or unknown.
+    fs::write(base.join("owner"), watchdog::run_owner().to_string())
+        .map_err(io("recording the owner"))?;
     let copied = Instant::now();
     copy_tree(&cached, &data, run_as).map_err(io("copying the cached data directory"))?;
     tracing::debug!(elapsed = ?copied.elapsed(), "copied the cached data directory");
-    // Who owns this server: recorded beside it, so a later sweep can tell a dead run's server.
-    fs::write(base.join("owner"), watchdog::run_owner().to_string())
-        .map_err(io("recording the owner"))?;
     let mut last = String::new();
     for _attempt in 0..5 {
         let port = free_port().map_err(io("finding a free port"))?;
@@ -538,6 +539,14 @@ pub(crate) fn sweep() {
             .and_then(|t| ProcessRef::parse(&t));
         if owner.is_some_and(|o| o.is_alive()) {
             continue;
+        }
+        let young = fs::metadata(&base)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_none_or(|age| age < Duration::from_secs(60));
+        if owner.is_none() && young {
+            continue; // being set up by a run that has not written its owner yet
         }
         let pid_file = fs::read_to_string(base.join("data/postmaster.pid")).unwrap_or_default();
         if let Some(pid) = pid_file

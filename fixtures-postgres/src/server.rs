@@ -192,7 +192,23 @@ impl PgServer {
             Backend::Local => start_local(setup).await?,
             Backend::Docker => crate::container::start(setup).await?,
         };
-        let mut conn = wait_ready(&server, Duration::from_secs(60)).await?;
+        let mut conn = if backend == Backend::External {
+            // Nothing of ours to wait for: a server that does not answer soon is misconfigured.
+            wait_ready(&server, Duration::from_secs(10))
+                .await
+                .map_err(|e| Error::NoBackend {
+                    reason: format!(
+                        "FIXTURES_PG_URL={} does not answer: {e}",
+                        redact(&std::env::var("FIXTURES_PG_URL").unwrap_or_default())
+                    ),
+                    hint: "check the URL (host, port, user, password, database) and that the \
+                           server accepts connections; unset FIXTURES_PG_URL to let the \
+                           framework start a server of its own"
+                        .into(),
+                })?
+        } else {
+            wait_ready(&server, Duration::from_secs(60)).await?
+        };
         let (superuser, version): (bool, String) = sqlx::query_as(
             "SELECT rolsuper, current_setting('server_version') FROM pg_roles WHERE rolname = current_user",
         )
