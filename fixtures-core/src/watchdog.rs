@@ -274,7 +274,14 @@ fn serve(role: &str, cleanup: fn(&Watch)) -> i32 {
     });
     let _ = std::fs::remove_file(lock_path(&dir, role));
     drop(lock);
-    let _ = std::fs::remove_dir(&dir); // only when empty: other roles may still be at work
+    // The folder goes once nothing but the owner's record is left (another role's watchdog
+    // may still be at work in it; the last one removes it).
+    let only_owner = std::fs::read_dir(&dir)
+        .map(|entries| entries.flatten().all(|e| e.file_name() == "owner"))
+        .unwrap_or(false);
+    if only_owner {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     0
 }
 
