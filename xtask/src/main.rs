@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod bench;
+mod reliability;
 mod report;
 mod setup;
 
@@ -21,6 +23,8 @@ fn main() -> ExitCode {
     let result = match task.as_str() {
         "demo" => demo(),
         "test" => test(),
+        "bench" => bench::run(),
+        "reliability" => reliability::run(),
         _ => Err("usage: cargo xtask demo | test".to_owned()),
     };
     match result {
@@ -99,7 +103,13 @@ fn test() -> Result {
     setup::nextest()?;
     setup::postgres_binaries()?;
     setup::images()?;
-    let env = [("FIXTURES_REQUIRE_DOCKER", "1")];
+    let images = setup::test_images();
+    let with_backend = |backend: &'static str| {
+        let mut env = images.clone();
+        env.push(("FIXTURES_REQUIRE_DOCKER", "1".into()));
+        env.push(("FIXTURES_PG_BACKEND", backend.into()));
+        env
+    };
     run(&mut cargo(&["fmt", "--all", "--check"]))?;
     run(&mut cargo(&[
         "clippy",
@@ -110,8 +120,15 @@ fn test() -> Result {
         "warnings",
     ]))?;
     run(cargo(&["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-Dwarnings"))?;
-    run(cargo(&["test", "--workspace"]).envs(env))?;
-    run(cargo(&["nextest", "run", "--workspace"]).envs(env))?;
+    // The whole suite under both runners: Postgres on Docker under `cargo test`, on local
+    // binaries under nextest; then the Postgres suites again with the backends swapped.
+    run(cargo(&["test", "--workspace"]).envs(with_backend("docker")))?;
+    setup::assert_nothing_left()?;
+    run(cargo(&["nextest", "run", "--workspace"]).envs(with_backend("local")))?;
+    setup::assert_nothing_left()?;
+    let pg = ["-p", "fixtures-postgres", "-p", "examples"];
+    run(cargo(&["nextest", "run"]).args(pg).envs(with_backend("docker")))?;
+    run(cargo(&["test"]).args(pg).envs(with_backend("local")))?;
     real_nextest_markers()?;
     run(&mut cargo(&[
         "bench",
