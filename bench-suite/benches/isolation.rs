@@ -4,7 +4,7 @@
 //! dropped, or the turn given back). On the example application's 21 tables and on a
 //! generated 100-table schema, each test writing a few rows in between.
 //!
-//! `cargo bench -p bench-suite --bench isolation [-- --quick]` (the server: the backend that
+//! `cargo bench --workspace --bench isolation [-- --quick]` (the server: the backend that
 //! `fixtures-postgres` selects; `cargo xtask bench` sets `FIXTURES_PG_BACKEND=docker`).
 //!
 //! The fresh-database cases run in child processes of this run (they adopt its server), one
@@ -18,7 +18,10 @@ use std::time::{Duration, Instant};
 
 use bench_suite::{Stats, ms, parse_samples, sample_line, wide_schema, wide_writes};
 use fixtures_core::Lease;
-use fixtures_postgres::{Databases, TestDb, databases, pg_server};
+use fixtures_postgres::{Databases, PgServer, TestDb, databases, pg_server};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection};
 
 databases!(mod app = Databases::new().migrator(&examples::MIGRATOR));
 databases!(mod wide = Databases::new().migrations_dir(wide_dir()));
@@ -61,7 +64,11 @@ impl Schema {
     }
 
     fn parse(s: &str) -> Schema {
-        if s == "wide" { Schema::Wide } else { Schema::App }
+        if s == "wide" {
+            Schema::Wide
+        } else {
+            Schema::App
+        }
     }
 }
 
@@ -85,11 +92,11 @@ async fn lease(schema: Schema, kind: Kind) -> Lease<TestDb> {
 }
 
 /// A typical test's body: the benchmark suite's on the application, a few rows in 4 tables on
-/// the wide schema. Its connections are closed at its end, as a test's runtime closes them.
+/// the wide schema. As in a test, its pool is still open when the test gives `db` back.
 async fn body(schema: Schema, db: &TestDb) {
     let pool = db.pool();
     match schema {
-        Schema::App => bench_suite::typical(pool.clone()).await,
+        Schema::App => bench_suite::typical(pool).await,
         Schema::Wide => {
             sqlx::raw_sql(sqlx::AssertSqlSafe(wide_writes(WIDE_TABLES)))
                 .execute(&pool)
@@ -97,7 +104,6 @@ async fn body(schema: Schema, db: &TestDb) {
                 .expect("write");
         }
     }
-    pool.close().await;
 }
 
 /// `n` tests (after one not counted): the wait for the database, the body, the release.
@@ -119,12 +125,77 @@ async fn tests(schema: Schema, kind: Kind, n: usize, key: &str) -> Vec<String> {
     lines
 }
 
+/// What `#[sqlx::test]` does per test, on the same server, measured the same way: create an
+/// empty database, connect, apply the migrations (wait); the body; drop it (release).
+async fn migrations_per_test(
+    server: &PgServer,
+    schema: Schema,
+    n: usize,
+) -> Vec<(String, Duration)> {
+    let migrator = match schema {
+        Schema::App => Migrator {
+            migrations: examples::MIGRATOR.migrations.clone(),
+            ..Migrator::DEFAULT
+        },
+        Schema::Wide => Migrator::new(wide_dir())
+            .await
+            .expect("the wide migrations"),
+    };
+    let mut admin = server.admin().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut samples = Vec::new();
+    let key = format!("migrations {}", schema.key());
+    for i in 0..=n {
+        let name = format!("bench_migrations_{}_{i}", schema.key());
+        let start = Instant::now();
+        exec(&mut admin, &format!("CREATE DATABASE {name}")).await;
+        let mut conn = PgConnection::connect_with(&server.connect_options(&name))
+            .await
+            .expect("connect");
+        migrator
+            .run_direct(None, &mut conn, false)
+            .await
+            .expect("migrate");
+        let wait = start.elapsed();
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_lazy_with(server.connect_options(&name));
+        match schema {
+            Schema::App => bench_suite::typical(pool.clone()).await,
+            Schema::Wide => exec(&mut conn, &wide_writes(WIDE_TABLES)).await,
+        }
+        // `#[sqlx::test]` closes the test's pool before it drops the database.
+        pool.close().await;
+        let _ = conn.close().await;
+        let start = Instant::now();
+        exec(&mut admin, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
+        let release = start.elapsed();
+        if i > 0 {
+            samples.push((format!("{key} wait"), wait));
+            samples.push((format!("{key} release"), release));
+        }
+    }
+    samples
+}
+
+async fn exec(conn: &mut PgConnection, sql: &str) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
 /// In a child process of the run: test-scope databases with this process's warm setting.
 async fn child_fresh() {
     let schema = Schema::parse(&std::env::var("BENCH_SCHEMA").unwrap_or_default());
-    let n: usize = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let n: usize = std::env::var("BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
     let warm = std::env::var("FIXTURES_PG_WARM").unwrap_or_else(|_| "4".into());
-    let _server = pg_server::fixture().lease_async().await.unwrap_or_else(|e| panic!("{e}"));
+    let _server = pg_server::fixture()
+        .lease_async()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let key = format!("fresh {} warm={warm}", schema.key());
     for line in tests(schema, Kind::Fresh, n, &key).await {
         println!("{line}");
@@ -134,7 +205,12 @@ async fn child_fresh() {
 /// Runs [`child_fresh`] in a process that joins this run (and its server).
 fn fresh_in_child(schema: Schema, warm: u32, n: usize) -> Vec<(String, Duration)> {
     let mut cmd = Command::new(std::env::current_exe().expect("this binary"));
-    for v in ["NEXTEST", "NEXTEST_TEST_PHASE", "NEXTEST_TEST_NAME", "NEXTEST_EXECUTION_MODE"] {
+    for v in [
+        "NEXTEST",
+        "NEXTEST_TEST_PHASE",
+        "NEXTEST_TEST_NAME",
+        "NEXTEST_EXECUTION_MODE",
+    ] {
         cmd.env_remove(v);
     }
     let out = cmd
@@ -143,17 +219,28 @@ fn fresh_in_child(schema: Schema, warm: u32, n: usize) -> Vec<(String, Duration)
         .env("BENCH_N", n.to_string())
         .env("FIXTURES_PG_WARM", warm.to_string())
         .env("FIXTURES_RUN_ID", fixtures_core::run_id())
-        .env("FIXTURES_RUN_OWNER", fixtures_core::watchdog::run_owner().to_string())
+        .env(
+            "FIXTURES_RUN_OWNER",
+            fixtures_core::watchdog::run_owner().to_string(),
+        )
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
         .expect("run the child");
-    assert!(out.status.success(), "the fresh-database child failed: {:?}", out.status);
+    assert!(
+        out.status.success(),
+        "the fresh-database child failed: {:?}",
+        out.status
+    );
     parse_samples(&String::from_utf8_lossy(&out.stdout))
 }
 
 fn stats(samples: &[(String, Duration)], key: &str) -> Option<Stats> {
-    let v: Vec<Duration> = samples.iter().filter(|(k, _)| k == key).map(|(_, d)| *d).collect();
+    let v: Vec<Duration> = samples
+        .iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, d)| *d)
+        .collect();
     Stats::of(&v)
 }
 
@@ -171,7 +258,10 @@ async fn main() {
     wide_dir();
 
     let start = Instant::now();
-    let server = pg_server::fixture().lease_async().await.unwrap_or_else(|e| panic!("{e}"));
+    let server = pg_server::fixture()
+        .lease_async()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let server_ready = start.elapsed();
 
     let schemas = [Schema::App, Schema::Wide];
@@ -181,17 +271,24 @@ async fn main() {
         for warm in [0, 4] {
             samples.extend(fresh_in_child(schema, warm, n));
         }
+        samples.extend(migrations_per_test(&server, schema, n).await);
         for (kind, name) in [(Kind::Module, "module"), (Kind::Suite, "suite")] {
             // Hold the shared database, as a module's or a suite's tests do between them.
             let _shared = match (schema, kind) {
-                (Schema::App, Kind::Module) => app::module_scope::shared_db::fixture().lease_async().await,
+                (Schema::App, Kind::Module) => {
+                    app::module_scope::shared_db::fixture().lease_async().await
+                }
                 (Schema::App, _) => app::suite_scope::shared_db::fixture().lease_async().await,
-                (Schema::Wide, Kind::Module) => wide::module_scope::shared_db::fixture().lease_async().await,
+                (Schema::Wide, Kind::Module) => {
+                    wide::module_scope::shared_db::fixture().lease_async().await
+                }
                 (Schema::Wide, _) => wide::suite_scope::shared_db::fixture().lease_async().await,
             }
             .unwrap_or_else(|e| panic!("{e}"));
             let key = format!("{name} {}", schema.key());
-            samples.extend(parse_samples(&tests(schema, kind, n, &key).await.join("\n")));
+            samples.extend(parse_samples(
+                &tests(schema, kind, n, &key).await.join("\n"),
+            ));
         }
     }
 
@@ -205,19 +302,20 @@ async fn main() {
         ms(server_ready)
     );
     println!(
-        "| schema | test scope, warm pool (4) | test scope, no warm pool | module scope (turn + clean) | suite scope (turn + clean) |"
+        "| schema | test scope, warm pool (4) | test scope, no warm pool | module scope (turn + clean) | suite scope (turn + clean) | a database + migrations per test (as `#[sqlx::test]`) |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     for what in ["wait", "release"] {
         for schema in schemas {
             let s = schema.key();
             println!(
-                "| {}: {what} | {} | {} | {} | {} |",
+                "| {}: {what} | {} | {} | {} | {} | {} |",
                 schema.label(),
                 cell(&samples, &format!("fresh {s} warm=4 {what}")),
                 cell(&samples, &format!("fresh {s} warm=0 {what}")),
                 cell(&samples, &format!("module {s} {what}")),
                 cell(&samples, &format!("suite {s} {what}")),
+                cell(&samples, &format!("migrations {s} {what}")),
             );
         }
     }
@@ -225,7 +323,8 @@ async fn main() {
         "\nwait: from asking for `db` to holding it (test scope: claim a warm clone or `CREATE \
          DATABASE … TEMPLATE`; module/suite: take the turn, check the mark, clean). release: \
          from dropping it to the next test being able to start (test scope: `DROP DATABASE`; \
-         module/suite: end the test's connections, give the turn back).\n"
+         module/suite: end the test's connections, give the turn back; migrations per test: \
+         `CREATE DATABASE`, connect, migrate / `DROP DATABASE … WITH (FORCE)`).\n"
     );
     // For `cargo xtask bench`: the medians, machine-readable.
     let mut keys: Vec<&String> = samples.iter().map(|(k, _)| k).collect();

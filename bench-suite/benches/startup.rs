@@ -8,7 +8,7 @@
 //! - a second process of the same run (what every nextest process after the first does): the
 //!   server adopted, the template found.
 //!
-//! `cargo bench -p bench-suite --bench startup [-- --quick]`. Each start is a new process (a
+//! `cargo bench --workspace --bench startup [-- --quick]`. Each start is a new process (a
 //! new run); one start per backend before the measured ones is not counted.
 #![allow(missing_docs)]
 
@@ -41,21 +41,46 @@ async fn child(role: &str) -> Vec<String> {
     let backend = std::env::var("FIXTURES_PG_BACKEND").unwrap_or_default();
     let mut lines = Vec::new();
     let start = Instant::now();
-    let server = pg_server::fixture().lease_async().await.unwrap_or_else(|e| panic!("{e}"));
-    lines.push(sample_line(&format!("{backend} {role} server"), start.elapsed()));
+    let server = pg_server::fixture()
+        .lease_async()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    lines.push(sample_line(
+        &format!("{backend} {role} server"),
+        start.elapsed(),
+    ));
     let start = Instant::now();
-    let db = app::test_scope::db::fixture().lease_async().await.unwrap_or_else(|e| panic!("{e}"));
-    lines.push(sample_line(&format!("{backend} {role} first database"), start.elapsed()));
+    let db = app::test_scope::db::fixture()
+        .lease_async()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    lines.push(sample_line(
+        &format!("{backend} {role} first database"),
+        start.elapsed(),
+    ));
     drop(db);
     if role == "start" {
-        let out = clean_env(&mut Command::new(std::env::current_exe().expect("this binary")))
-            .env("BENCH_ROLE", "join")
-            .env("FIXTURES_RUN_ID", fixtures_core::run_id())
-            .env("FIXTURES_RUN_OWNER", fixtures_core::watchdog::run_owner().to_string())
-            .output()
-            .expect("run the second process");
-        assert!(out.status.success(), "the second process failed: {:?}", out.status);
-        lines.extend(String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned));
+        let out = clean_env(&mut Command::new(
+            std::env::current_exe().expect("this binary"),
+        ))
+        .env("BENCH_ROLE", "join")
+        .env("FIXTURES_RUN_ID", fixtures_core::run_id())
+        .env(
+            "FIXTURES_RUN_OWNER",
+            fixtures_core::watchdog::run_owner().to_string(),
+        )
+        .output()
+        .expect("run the second process");
+        assert!(
+            out.status.success(),
+            "the second process failed: {:?}",
+            out.status
+        );
+        lines.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_owned),
+        );
     }
     drop(server);
     lines
@@ -64,34 +89,58 @@ async fn child(role: &str) -> Vec<String> {
 /// One run: a new process with a new run identity; its whole life measured from here.
 fn one_run(backend: &str, run: usize) -> Vec<(String, Duration)> {
     let started = Instant::now();
-    let out = clean_env(&mut Command::new(std::env::current_exe().expect("this binary")))
-        .env("BENCH_ROLE", "start")
-        .env("FIXTURES_PG_BACKEND", backend)
-        .env("FIXTURES_RUN_ID", format!("bench-start-{}-{backend}-{run}", std::process::id()))
-        .output()
-        .expect("run the first process");
+    let out = clean_env(&mut Command::new(
+        std::env::current_exe().expect("this binary"),
+    ))
+    .env("BENCH_ROLE", "start")
+    .env("FIXTURES_PG_BACKEND", backend)
+    .env(
+        "FIXTURES_RUN_ID",
+        format!("bench-start-{}-{backend}-{run}", std::process::id()),
+    )
+    .output()
+    .expect("run the first process");
     let whole = started.elapsed();
-    assert!(out.status.success(), "the {backend} start failed: {:?}", out.status);
+    assert!(
+        out.status.success(),
+        "the {backend} start failed: {:?}",
+        out.status
+    );
     let mut samples = parse_samples(&String::from_utf8_lossy(&out.stdout));
-    let inside = samples.iter().find(|(k, _)| k == &format!("{backend} start inside")).map(|(_, d)| *d);
+    let inside = samples
+        .iter()
+        .find(|(k, _)| k == &format!("{backend} start inside"))
+        .map(|(_, d)| *d);
     if let Some(inside) = inside {
-        samples.push((format!("{backend} start exit"), whole.saturating_sub(inside)));
+        samples.push((
+            format!("{backend} start exit"),
+            whole.saturating_sub(inside),
+        ));
     }
     samples
 }
 
 fn cell(samples: &[(String, Duration)], key: &str) -> String {
-    let v: Vec<Duration> = samples.iter().filter(|(k, _)| k == key).map(|(_, d)| *d).collect();
+    let v: Vec<Duration> = samples
+        .iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, d)| *d)
+        .collect();
     Stats::of(&v).map_or_else(|| "—".into(), |s| s.show())
 }
 
 fn local_cache_exists() -> bool {
-    let uid = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(0);
+    let uid = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .unwrap_or(0);
     let root = std::env::var_os("FIXTURES_PG_DATA_ROOT")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| format!("/dev/shm/fixtures-pg-{uid}").into());
     std::fs::read_dir(root)
-        .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("cache-") && e.path().is_dir()))
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("cache-") && e.path().is_dir())
+        })
         .unwrap_or(false)
 }
 
@@ -102,7 +151,10 @@ async fn main() {
         let backend = std::env::var("FIXTURES_PG_BACKEND").unwrap_or_default();
         let mut lines = child(&role).await;
         if role == "start" {
-            lines.push(sample_line(&format!("{backend} start inside"), entered.elapsed()));
+            lines.push(sample_line(
+                &format!("{backend} start inside"),
+                entered.elapsed(),
+            ));
         }
         println!("{}", lines.join("\n"));
         return;
@@ -127,8 +179,14 @@ async fn main() {
     );
     println!("|---|---|---|---|---|---|");
     for (backend, label) in [
-        ("docker", "cold container (`fixtures-local/postgres:15`, tmpfs, no pull)"),
-        ("local", "local binaries, cached data directory copied to tmpfs"),
+        (
+            "docker",
+            "cold container (`fixtures-local/postgres:15`, tmpfs, no pull)",
+        ),
+        (
+            "local",
+            "local binaries, cached data directory copied to tmpfs",
+        ),
     ] {
         println!(
             "| {label} | {} | {} | {} | {} | {} |",
@@ -145,15 +203,26 @@ async fn main() {
          process's last line to its end (the run's server stopped and removed, plus process \
          exit). The local data-directory cache {} before this bench (a first run makes it with \
          `initdb`).\n",
-        if cache_before { "existed" } else { "did not exist" }
+        if cache_before {
+            "existed"
+        } else {
+            "did not exist"
+        }
     );
     let mut keys: Vec<&String> = samples.iter().map(|(k, _)| k).collect();
     keys.sort();
     keys.dedup();
     for key in keys {
-        let v: Vec<Duration> = samples.iter().filter(|(k, _)| k == key).map(|(_, d)| *d).collect();
+        let v: Vec<Duration> = samples
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, d)| *d)
+            .collect();
         if let Some(s) = Stats::of(&v) {
-            println!("@median startup {key} {:.3}", s.median.as_secs_f64() * 1000.0);
+            println!(
+                "@median startup {key} {:.3}",
+                s.median.as_secs_f64() * 1000.0
+            );
         }
     }
 }

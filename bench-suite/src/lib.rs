@@ -34,9 +34,16 @@ pub async fn typical(pool: PgPool) {
     let ada = repo.create_user("ada@acme.test", "Ada").await.unwrap();
     repo.add_member(org.id, ada.id, "owner").await.unwrap();
     let project = repo.create_project(org.id, "WEB", "Website").await.unwrap();
-    let design = repo.create_task(project.id, "design", ada.id).await.unwrap();
+    let design = repo
+        .create_task(project.id, "design", ada.id)
+        .await
+        .unwrap();
     let build = repo.create_task(project.id, "build", ada.id).await.unwrap();
-    assert_eq!((org.id, ada.id), (1, 1), "the database was neither fresh nor cleaned");
+    assert_eq!(
+        (org.id, ada.id),
+        (1, 1),
+        "the database was neither fresh nor cleaned"
+    );
     assert_eq!([design.key, build.key], ["WEB-1", "WEB-2"]);
     assert_eq!(repo.members(org.id).await.unwrap(), ["ada@acme.test"]);
     assert_eq!(repo.open_tasks(project.id).await.unwrap(), 2);
@@ -198,7 +205,10 @@ mod tests {
         let text = format!("noise\n{line}\n@bad\n");
         assert_eq!(
             parse_samples(&text),
-            [("fresh app warm=4 wait".to_owned(), Duration::from_micros(12_345))]
+            [(
+                "fresh app warm=4 wait".to_owned(),
+                Duration::from_micros(12_345)
+            )]
         );
     }
 }

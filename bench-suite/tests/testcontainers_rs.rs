@@ -20,7 +20,9 @@ pub async fn postgres() -> (ContainerAsync<GenericImage>, PgPool) {
     let label = std::env::var("BENCH_SUITE_LABEL").unwrap_or_else(|_| "manual".into());
     let container = GenericImage::new("fixtures-local/postgres", "15")
         .with_exposed_port(5432.tcp())
-        .with_wait_for(WaitFor::message_on_stderr("database system is ready to accept connections"))
+        .with_wait_for(WaitFor::message_on_stderr(
+            "database system is ready to accept connections",
+        ))
         .with_env_var("POSTGRES_PASSWORD", "postgres")
         .with_mount(Mount::tmpfs_mount("/var/lib/postgresql/data"))
         .with_cmd([
@@ -37,8 +39,15 @@ pub async fn postgres() -> (ContainerAsync<GenericImage>, PgPool) {
         .start()
         .await
         .expect("start the Postgres container");
-    let host = container.get_host().await.expect("container host").to_string();
-    let port = container.get_host_port_ipv4(5432).await.expect("mapped port");
+    let host = container
+        .get_host()
+        .await
+        .expect("container host")
+        .to_string();
+    let port = container
+        .get_host_port_ipv4(5432)
+        .await
+        .expect("mapped port");
     let opts = PgConnectOptions::new()
         .host(&host)
         .port(port)
@@ -52,7 +61,9 @@ pub async fn postgres() -> (ContainerAsync<GenericImage>, PgPool) {
     let mut conn = loop {
         match PgConnection::connect_with(&opts).await {
             Ok(conn) => break conn,
-            Err(e) if start.elapsed() > Duration::from_secs(60) => panic!("Postgres never answered: {e}"),
+            Err(e) if start.elapsed() > Duration::from_secs(60) => {
+                panic!("Postgres never answered: {e}")
+            }
             Err(_) => {
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_millis(200));

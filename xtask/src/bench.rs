@@ -12,6 +12,7 @@
 //! prints the same report and writes nothing.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -152,22 +153,16 @@ fn bench_command(quick: bool, name: &str) -> Command {
 /// Runs the benchmarks; `quick` is the short version (prints, writes nothing).
 pub(crate) fn bench(quick: bool, reps: usize) -> Result {
     let started = Instant::now();
+    let lineage = sampler::Lineage::start();
     setup::require_docker()?;
     setup::nextest()?;
     setup::postgres_binaries()?;
     setup::images()?;
 
-    // Build everything first: only the runs are timed.
-    let mut build = cargo(&["test", "--workspace", "--no-run"]);
-    for t in Target::ALL {
-        build.args(["--test", t.test()]);
-    }
-    if quick {
-        for b in BENCHES {
-            build.args(["--bench", b]);
-        }
-    }
-    run_echoed(&mut build)?;
+    // Build everything first: only the runs are timed, and they run what was built here (not
+    // through cargo, which would rebuild whatever changed meanwhile, or wait for another
+    // build's lock).
+    let built = Built::build(quick)?;
     if !quick {
         let mut build = cargo(&["bench", "--workspace", "--no-run"]);
         for b in BENCHES {
@@ -193,7 +188,7 @@ pub(crate) fn bench(quick: bool, reps: usize) -> Result {
     // 1. Per-test isolation. The clean bench is another crate's: when it does not run, the other
     // figures are still worth having; the run fails at the end.
     let mut failures = Vec::new();
-    match capture(&mut bench_command(quick, "clean")) {
+    match capture(bench_command(quick, "clean").envs(ours_env())) {
         Ok(text) if text.contains("| 20 tables") => results.clean = text,
         Ok(text) => failures.push(format!(
             "the clean bench printed no table (is it declared with `harness = false` in \
@@ -213,7 +208,8 @@ pub(crate) fn bench(quick: bool, reps: usize) -> Result {
     results.startup =
         capture(bench_command(quick, "startup").env("FIXTURES_POSTGRES_IMAGE", IMAGE))?;
     // 2. The 200-test suite.
-    results.suites = suites(quick, reps)?;
+    results.suites = suites(&built, quick, reps)?;
+    built.remove_files();
     results.machine.push((
         "load average (1, 5, 15 min) at the end".into(),
         report::loadavg(),
@@ -235,8 +231,7 @@ pub(crate) fn bench(quick: bool, reps: usize) -> Result {
         println!("\n{}", report::headline(&results));
         eprintln!("wrote {}", path.display());
     }
-    setup::assert_nothing_left()?;
-    sampler::assert_no_bench_containers()?;
+    lineage.assert_nothing_left()?;
     if failures.is_empty() {
         Ok(())
     } else {
@@ -281,7 +276,98 @@ fn selection(target: Target, quick: bool) -> (Vec<&'static str>, usize) {
     }
 }
 
-fn suites(quick: bool, reps: usize) -> Result<Vec<SuiteRun>> {
+/// What the timed runs run: the test binaries, and the metadata nextest needs to reuse them.
+struct Built {
+    executables: HashMap<String, PathBuf>,
+    nextest_binaries: PathBuf,
+    cargo_metadata: PathBuf,
+}
+
+impl Built {
+    fn build(quick: bool) -> Result<Built> {
+        let mut build = cargo(&[
+            "test",
+            "--workspace",
+            "--no-run",
+            "--message-format=json-render-diagnostics",
+        ]);
+        let mut list = cargo(&[
+            "nextest",
+            "list",
+            "--workspace",
+            "--list-type",
+            "binaries-only",
+            "--message-format",
+            "json",
+        ]);
+        for t in Target::ALL {
+            build.args(["--test", t.test()]);
+            list.args(["--test", t.test()]);
+        }
+        if quick {
+            for b in BENCHES {
+                build.args(["--bench", b]);
+            }
+        }
+        let executables = executables(&capture(&mut build)?);
+        for t in Target::ALL {
+            if !executables.contains_key(t.test()) {
+                return Err(format!("cargo built no test binary named {}", t.test()));
+            }
+        }
+        let dir = std::env::temp_dir();
+        let built = Built {
+            executables,
+            nextest_binaries: dir.join(format!(
+                "fixtures-bench-{}-binaries.json",
+                std::process::id()
+            )),
+            cargo_metadata: dir.join(format!(
+                "fixtures-bench-{}-metadata.json",
+                std::process::id()
+            )),
+        };
+        let write = |path: &PathBuf, text: String| {
+            std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))
+        };
+        write(&built.nextest_binaries, capture(&mut list)?)?;
+        write(
+            &built.cargo_metadata,
+            capture(&mut cargo(&[
+                "metadata",
+                "--format-version=1",
+                "--all-features",
+                "--no-deps",
+            ]))?,
+        )?;
+        Ok(built)
+    }
+
+    fn remove_files(&self) {
+        let _ = std::fs::remove_file(&self.nextest_binaries);
+        let _ = std::fs::remove_file(&self.cargo_metadata);
+    }
+}
+
+/// The test executables in cargo's JSON messages, by target name.
+fn executables(json_lines: &str) -> HashMap<String, PathBuf> {
+    let string_after = |line: &str, key: &str| -> Option<String> {
+        let rest = &line[line.find(key)? + key.len()..];
+        Some(rest[..rest.find('"')?].replace("\\\\", "\\"))
+    };
+    json_lines
+        .lines()
+        .filter(|l| l.contains("\"reason\":\"compiler-artifact\""))
+        .filter_map(|l| {
+            let exe = string_after(l, "\"executable\":\"")?;
+            let target = &l[l.find("\"target\":{")?..];
+            let name = string_after(target, "\"name\":\"")?;
+            Some((name, PathBuf::from(exe)))
+        })
+        .collect()
+}
+
+fn suites(built: &Built, quick: bool, reps: usize) -> Result<Vec<SuiteRun>> {
     let mut runs = Vec::new();
     for rep in 0..reps {
         for runner in [Runner::CargoTest, Runner::Nextest] {
@@ -289,7 +375,7 @@ fn suites(quick: bool, reps: usize) -> Result<Vec<SuiteRun>> {
                 let skip = target == Target::Testcontainers
                     && (rep > 0 || (quick && runner == Runner::Nextest));
                 if !skip {
-                    runs.push(suite(target, runner, quick)?);
+                    runs.push(suite(built, target, runner, quick)?);
                 }
             }
         }
@@ -399,36 +485,42 @@ pub(crate) fn docker(args: &[&str]) -> Result<String> {
 }
 
 /// One timed run of `target`'s tests under `runner`.
-fn suite(target: Target, runner: Runner, quick: bool) -> Result<SuiteRun> {
+fn suite(built: &Built, target: Target, runner: Runner, quick: bool) -> Result<SuiteRun> {
     let (filters, tests) = selection(target, quick);
     let sqlx_server = match target {
         Target::SqlxTest => Some(SqlxServer::start()?),
         _ => None,
     };
     let mut cmd = match runner {
+        // What `cargo test --test NAME -- --ignored FILTERS` runs, in the crate's folder.
         Runner::CargoTest => {
-            let mut c = cargo(&["test", "--workspace", "--test", target.test(), "--"]);
-            c.arg("--ignored").args(&filters);
+            let exe = built
+                .executables
+                .get(target.test())
+                .ok_or_else(|| format!("no test binary was built for {}", target.test()))?;
+            let mut c = Command::new(exe);
+            c.arg("--ignored")
+                .args(&filters)
+                .current_dir(root().join("bench-suite"))
+                .env("CARGO_MANIFEST_DIR", root().join("bench-suite"))
+                .env("CARGO_PKG_NAME", "bench-suite");
             c
         }
+        // `cargo nextest run` on the binaries built above (nextest's reuse of a build).
         Runner::Nextest => {
-            let mut c = cargo(&[
-                "nextest",
-                "run",
-                "--workspace",
-                "--test",
-                target.test(),
-                "--run-ignored",
-                "only",
-                "--no-fail-fast",
-            ]);
-            c.args(&filters);
+            let mut c = cargo(&["nextest", "run", "--run-ignored", "only", "--no-fail-fast"]);
+            c.arg("--binaries-metadata")
+                .arg(&built.nextest_binaries)
+                .arg("--cargo-metadata")
+                .arg(&built.cargo_metadata)
+                .args(["-E", &format!("binary(={})", target.test())])
+                .args(&filters)
+                .current_dir(root());
             c
         }
     };
     cmd.envs(ours_env())
         .env("BENCH_SUITE_LABEL", sampler::bench_id())
-        .current_dir(root())
         .stdin(Stdio::null());
     if let Some(s) = &sqlx_server {
         cmd.env("DATABASE_URL", &s.url);
@@ -559,6 +651,19 @@ mod tests {
         let nextest = "     Summary [   9.1s] 40 tests run: 40 passed, 0 skipped";
         assert_eq!(passed_count(nextest, Runner::Nextest), Some(40));
         assert_eq!(passed_count("nothing", Runner::Nextest), None);
+    }
+
+    #[test]
+    fn executables_are_read_from_cargos_messages() {
+        let json = r#"{"reason":"compiler-artifact","package_id":"x","target":{"kind":["test"],"name":"ours_test_scope","src_path":"/w/t.rs"},"executable":"/w/target/debug/deps/ours_test_scope-ab12"}
+{"reason":"compiler-artifact","target":{"kind":["lib"],"name":"examples"},"executable":null}
+{"reason":"build-finished","success":true}"#;
+        let exes = executables(json);
+        assert_eq!(exes.len(), 1);
+        assert_eq!(
+            exes["ours_test_scope"],
+            PathBuf::from("/w/target/debug/deps/ours_test_scope-ab12")
+        );
     }
 
     #[test]

@@ -127,7 +127,9 @@ fn test() -> Result {
     run(cargo(&["nextest", "run", "--workspace"]).envs(with_backend("local")))?;
     setup::assert_nothing_left()?;
     let pg = ["-p", "fixtures-postgres", "-p", "examples"];
-    run(cargo(&["nextest", "run"]).args(pg).envs(with_backend("docker")))?;
+    run(cargo(&["nextest", "run"])
+        .args(pg)
+        .envs(with_backend("docker")))?;
     run(cargo(&["test"]).args(pg).envs(with_backend("local")))?;
     real_nextest_markers()?;
     run(&mut cargo(&[

@@ -357,9 +357,9 @@ end (it fails otherwise).
 | | |
 |---|---|
 {machine}
-Noise: 2 cores shared by the test runners, Docker and Postgres (and by anything else running on
-the machine: see the load averages). Repeat runs differ by ±10–20 % on the suite wall times;
-the ratios move less.
+Noise: 2 cores, shared by the test runners, Docker, Postgres and whatever else runs on the machine
+(see the load averages above). Compare figures of the same run; `--reps N` repeats each suite run
+and reports the median and the range.
 
 ## Targets (issue #5)
 
@@ -368,8 +368,8 @@ the ratios move less.
 
 ### The clean strategies (fixtures-postgres `clean` bench)
 
-`cargo bench --workspace --bench clean` (fixtures-postgres/benches/clean.rs): on a throwaway local server (Postgres binaries,
-data on tmpfs, fsync off), schemas of 20 and 100 tables. `Auto` is what module and suite scope
+`cargo bench --workspace --bench clean` (fixtures-postgres/benches/clean.rs), on the Docker
+backend (`{image}`, tmpfs, fsync off): scratch databases with schemas of 20 and 100 tables. `Auto` is what module and suite scope
 use by default; `Truncate` is a literal `TRUNCATE … RESTART IDENTITY CASCADE` of every table
 from the catalog; `Delete` deletes from every table; `BEGIN/ROLLBACK` is a transaction around
 the test.
@@ -390,10 +390,12 @@ test uses (`pg::test_scope::db`, `pg::module_scope::db`, `pg::suite_scope::db`).
 (`bench_suite::typical`: an organisation, a user, a membership, a project and 2 tasks through
 `examples::Repo` on the 21-table example schema, read back, identities checked to start at 1),
 each test `#[ignore]`d so that workspace runs skip them; run with `--ignored` (nextest:
-`--run-ignored only`). Wall time is {reps} of the whole `cargo test --workspace --test … -- --ignored` /
-`cargo nextest run --workspace --test … --run-ignored only` command after everything was built (so it includes cargo's start, the
-runner, our container's start and removal, and nextest's listing). Runner defaults: libtest and
-nextest both run 2 tests at a time here.
+`--run-ignored only`). Wall time ({reps}) is the test run's, after everything was built: under `cargo test`, the test
+binary run as `cargo test --test NAME -- --ignored` runs it (cargo's own start left out, so that
+a rebuild or another build's lock cannot slip in); under nextest, `cargo nextest run
+--run-ignored only` on that build (`--binaries-metadata`/`--cargo-metadata`), its listing
+included. Our container's start and removal are inside the timed run. Runner defaults: libtest
+and nextest both run 2 tests at a time here.
 
 - **ours**: the Docker backend (`FIXTURES_PG_BACKEND=docker`), one container of `{image}` for the
   run (tmpfs, fsync off), started inside the timed run.

@@ -7,8 +7,9 @@
 //! Other engineers' containers and servers on the same machine are not counted.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -39,13 +40,15 @@ pub(crate) struct Sampler {
 impl Sampler {
     /// Samples the tree of `root` (the runner's process) until `stop`.
     pub(crate) fn start(root: u32, stop: Arc<AtomicBool>) -> Sampler {
-        let before = local_postmasters();
         let thread = std::thread::spawn(move || {
             let mut sampled = Sampled::default();
             while !stop.load(Ordering::Acquire) {
                 let tree = descendants(root);
                 let mine = run_containers(&tree);
-                let local = local_postmasters().difference(&before).count();
+                let local = local_servers()
+                    .values()
+                    .filter(|owner| tree.contains(owner))
+                    .count();
                 sampled.peak = sampled.peak.max(mine.len() + local);
                 sampled.containers.extend(mine);
                 std::thread::sleep(Duration::from_millis(100));
@@ -123,8 +126,9 @@ fn run_containers(tree: &BTreeSet<u32>) -> BTreeSet<String> {
         .collect()
 }
 
-/// Local Postgres servers of ours (their postmaster's command line names the cluster).
-fn local_postmasters() -> BTreeSet<u32> {
+/// Local Postgres servers of ours (the postmaster's command line names the cluster), each with
+/// the process that owns it (the pid in the `owner` file beside its data directory).
+fn local_servers() -> HashMap<u32, u32> {
     std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
@@ -132,11 +136,110 @@ fn local_postmasters() -> BTreeSet<u32> {
         .filter_map(|e| {
             let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
             let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-            let text = String::from_utf8_lossy(&cmdline);
-            text.contains("cluster_name=fixtures-pg-local")
-                .then_some(pid)
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            if !args.iter().any(|a| a == "cluster_name=fixtures-pg-local") {
+                return None;
+            }
+            let data = args.iter().skip_while(|a| *a != "-D").nth(1)?;
+            let owner = std::fs::read_to_string(Path::new(data).parent()?.join("owner")).ok()?;
+            Some((pid, pid_of(&owner)?))
         })
         .collect()
+}
+
+/// The pid of a `pid:start` process reference.
+fn pid_of(owner: &str) -> Option<u32> {
+    owner.split(':').next()?.trim().parse().ok()
+}
+
+/// Every process this xtask has had under it, recorded every ~200 ms while it runs: whatever
+/// they own is ours.
+pub(crate) struct Lineage {
+    seen: Arc<Mutex<BTreeSet<u32>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Lineage {
+    pub(crate) fn start() -> Lineage {
+        let seen = Arc::new(Mutex::new(BTreeSet::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !st.load(Ordering::Acquire) {
+                let tree = descendants(std::process::id());
+                if let Ok(mut seen) = s.lock() {
+                    seen.extend(tree);
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        Lineage { seen, stop }
+    }
+
+    fn contains(&self, pid: u32) -> bool {
+        self.seen.lock().is_ok_and(|s| s.contains(&pid))
+    }
+
+    /// What a process of this xtask owned and is still there: containers, networks, local
+    /// servers. Other runs on the machine are not looked at.
+    fn left(&self) -> Vec<String> {
+        let me = bench_id();
+        let format = format!(
+            "{{{{.ID}}}}\t{{{{.Name}}}}\t{{{{.Label \"org.fixtures.run-owner\"}}}}\t{{{{.Label \"org.fixtures.owner\"}}}}\t{{{{.Label \"{BENCH_LABEL}\"}}}}"
+        );
+        let mut left = Vec::new();
+        for (what, list) in [
+            ("container", &["ps", "-a"][..]),
+            ("network", &["network", "ls"][..]),
+        ] {
+            // `docker ps` names it `.Names`, `docker network ls` `.Name`.
+            let format = if what == "container" {
+                format.replace(".Name}", ".Names}")
+            } else {
+                format.clone()
+            };
+            let args = [list, &["--format", &format][..]].concat();
+            for line in docker(&args).unwrap_or_default().lines() {
+                let f: Vec<&str> = line.split('\t').collect();
+                let owned = f
+                    .iter()
+                    .skip(2)
+                    .take(2)
+                    .filter_map(|o| pid_of(o))
+                    .any(|p| self.contains(p));
+                if owned || f.get(4) == Some(&me.as_str()) {
+                    left.push(format!("{what} {}", f.get(1).unwrap_or(&"?")));
+                }
+            }
+        }
+        for (pid, owner) in local_servers() {
+            if self.contains(owner) {
+                left.push(format!("local Postgres server (pid {pid})"));
+            }
+        }
+        left
+    }
+
+    /// After everything: nothing of ours may remain (waiting up to a minute for the watchdogs
+    /// that may still be at work).
+    pub(crate) fn assert_nothing_left(self) -> Result {
+        self.stop.store(true, Ordering::Release);
+        let start = Instant::now();
+        loop {
+            let left = self.left();
+            if left.is_empty() {
+                eprintln!("\nleft behind by the benchmarks: nothing");
+                return Ok(());
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                return Err(format!("the benchmarks left: {}", left.join(", ")));
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
 }
 
 /// Waits until none of `containers` exists any more; removes what is still there after
@@ -161,23 +264,6 @@ pub(crate) fn wait_gone(containers: &BTreeSet<String>, deadline: Duration) -> us
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-}
-
-/// After everything: no container of this benchmark may remain (they are removed if so).
-pub(crate) fn assert_no_bench_containers() -> Result {
-    let filter = format!("label={BENCH_LABEL}={}", bench_id());
-    let out = docker(&["ps", "-a", "-q", "--filter", &filter])?;
-    let left: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
-    if left.is_empty() {
-        return Ok(());
-    }
-    for c in &left {
-        let _ = docker(&["rm", "-f", "-v", c]);
-    }
-    Err(format!(
-        "{} benchmark container(s) were left behind (now removed)",
-        left.len()
-    ))
 }
 
 #[cfg(test)]
