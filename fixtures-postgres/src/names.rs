@@ -58,6 +58,27 @@ pub(crate) fn lock_key(name: &str) -> i64 {
     i64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
 }
 
+/// Takes the session advisory lock named `name` (waits for it, within the connection's
+/// `lock_timeout`).
+pub(crate) async fn advisory_lock(
+    conn: &mut sqlx::PgConnection,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(lock_key(name))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Gives the advisory lock named `name` back; best effort (closing the session frees it too).
+pub(crate) async fn advisory_unlock(conn: &mut sqlx::PgConnection, name: &str) {
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(lock_key(name))
+        .execute(conn)
+        .await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -62,10 +62,7 @@ impl Databases {
             };
             let name = shared_name(&label, &template);
             let mut admin = server.admin().await?;
-            let lock = lock_key(&name);
-            sqlx::query("SELECT pg_advisory_lock($1)")
-                .bind(lock)
-                .execute(&mut admin)
+            names::advisory_lock(&mut admin, &name)
                 .await
                 .map_err(Error::sql("locking", &name))?;
             let created = async {
@@ -91,10 +88,7 @@ impl Databases {
                     .map(|()| true)
             }
             .await;
-            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(lock)
-                .execute(&mut admin)
-                .await;
+            names::advisory_unlock(&mut admin, &name).await;
             let _ = admin.close().await;
             let created = created?;
             let mut conn = PgConnection::connect_with(&server.connect_options(&name))
@@ -169,9 +163,7 @@ impl SharedDb {
                     waited: start.elapsed(),
                 })?;
             let key = lock_key(&self.name);
-            sqlx::query("SELECT pg_advisory_lock($1)")
-                .bind(key)
-                .execute(&mut *guard)
+            names::advisory_lock(&mut guard, &self.name)
                 .await
                 .map_err(|e| match &e {
                     sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03") => {
@@ -191,10 +183,7 @@ impl SharedDb {
             }
             .await;
             if let Err(e) = cleaned {
-                let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-                    .bind(key)
-                    .execute(&mut *guard)
-                    .await;
+                names::advisory_unlock(&mut guard, &self.name).await;
                 return Err(e);
             }
             tracing::debug!(database = %self.name, ?waited, total = ?start.elapsed(), "turn taken, database clean");

@@ -13,7 +13,7 @@ use crate::catalog::quote_ident;
 use crate::clean::CleanOptions;
 use crate::error::Error;
 use crate::mark::{self, Kind};
-use crate::names::{self, lock_key};
+use crate::names;
 use crate::server::PgServer;
 
 #[derive(Debug, Clone)]
@@ -148,19 +148,13 @@ impl Databases {
             return Ok(name);
         }
         let mut admin = server.admin().await?;
-        let lock = lock_key(&name);
-        sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(lock)
-            .execute(&mut admin)
+        names::advisory_lock(&mut admin, &name)
             .await
             .map_err(Error::sql("locking the template", &name))?;
         let built = self
             .build_template(server, &mut admin, &name, migrator.as_deref())
             .await;
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(lock)
-            .execute(&mut admin)
-            .await;
+        names::advisory_unlock(&mut admin, &name).await;
         let _ = admin.close().await;
         built?;
         KNOWN
