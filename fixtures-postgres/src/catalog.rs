@@ -163,11 +163,17 @@ ORDER BY 1, 2",
     )
 }
 
+/// A string literal: `it's` → `'it''s'` (standard-conforming strings, as every supported
+/// server has them on).
+pub(crate) fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
 /// `'a', 'b'` for an `IN (...)` list; the values are constants of this crate.
 fn sql_string_list(items: &[&str]) -> String {
     items
         .iter()
-        .map(|s| format!("'{}'", s.replace('\'', "''")))
+        .map(|s| quote_literal(s))
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -26,6 +26,15 @@ pub(crate) fn pool_max() -> Result<u32, Error> {
     number("FIXTURES_PG_POOL_MAX", 4, 1_000).map(|n| n.max(1))
 }
 
+/// `FIXTURES_PG_LANES`: how many copies of a module's or the suite's shared database tests may
+/// use at once (default: the machine's parallelism, as the test runners' default; 1 makes the
+/// tests of a module take turns on one database).
+pub(crate) fn lanes() -> Result<u32, Error> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let default = u32::try_from(cores).unwrap_or(64).clamp(1, 64);
+    number("FIXTURES_PG_LANES", default, 64).map(|n| n.max(1))
+}
+
 /// `FIXTURES_PG_WARM`: databases kept cloned ahead for test scope (default 4; 0 turns it off).
 pub(crate) fn warm() -> Result<u32, Error> {
     number("FIXTURES_PG_WARM", 4, 64)

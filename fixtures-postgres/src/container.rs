@@ -46,6 +46,8 @@ impl Image for PostgresImage {
         ContainerSpec::new(&self.name, &self.tag)
             .env("POSTGRES_PASSWORD", &self.password)
             .env("POSTGRES_USER", "postgres")
+            // md5 for a password stored as md5 (see `server::cheap_auth`), SCRAM until then.
+            .env("POSTGRES_HOST_AUTH_METHOD", "md5")
             .cmd([
                 "postgres".to_owned(),
                 "-c".into(),

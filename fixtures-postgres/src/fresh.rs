@@ -21,6 +21,24 @@ use crate::template::Databases;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Test databases dropped at once in the background; a teardown that finds them all busy
+/// waits for one (so drops cannot pile up behind fast tests).
+const DROPS_AT_ONCE: usize = 4;
+static DROPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(DROPS_AT_ONCE);
+
+/// Waits until the test databases being dropped in the background are gone, for at most
+/// `deadline` (the run's server is stopped next).
+pub(crate) async fn drops_done(deadline: std::time::Duration) {
+    // All the permits back = no drop running.
+    match tokio::time::timeout(deadline, DROPS.acquire_many(DROPS_AT_ONCE as u32)).await {
+        Ok(Ok(all)) => drop(all),
+        Ok(Err(_)) => {}
+        Err(_) => tracing::warn!(
+            "test databases still being dropped after {deadline:?}: left to the server's removal or the next run's sweep"
+        ),
+    }
+}
+
 fn warm_prefix(template: &str) -> String {
     let hash = template.strip_prefix("fxt_").unwrap_or(template);
     format!("fxw_{}_", hash.get(..12).unwrap_or(hash))
@@ -64,7 +82,14 @@ impl Databases {
             let start = Instant::now();
             let claimed = claim_warm(&mut admin, &template, &name).await?;
             if !claimed {
-                create_clone(&mut admin, &template, &name, Kind::Test).await?;
+                create_clone(
+                    &mut admin,
+                    &template,
+                    server.clone_clause(),
+                    &name,
+                    Kind::Test,
+                )
+                .await?;
             }
             exec(
                 &mut admin,
@@ -85,18 +110,26 @@ impl Databases {
             );
             let test = setup.test().map(str::to_owned);
             setup.on_teardown_async("drop the test database", move || async move {
-                let keep = config::keep_failed()
-                    && test.as_deref().is_some_and(fixtures_core::test_failed);
-                let result = match pool.acquire().await {
-                    Ok(mut admin) if keep => {
-                        keep_database(&mut admin, &name, &url, test.as_deref()).await
-                    }
-                    Ok(mut admin) => mark::drop_ours(&mut admin, &name).await,
-                    Err(e) => Err(Error::sql("connecting", "postgres")(e)),
+                // In the background: the next test need not wait for the drop. `pg_server`'s
+                // teardown waits for the drops still running.
+                let Ok(permit) = DROPS.acquire().await else {
+                    return; // never closed
                 };
-                if let Err(e) = result {
-                    tracing::warn!("cannot drop test database {name}: {e}");
-                }
+                fixtures_core::runtime::handle().spawn(async move {
+                    let keep = config::keep_failed()
+                        && test.as_deref().is_some_and(fixtures_core::test_failed);
+                    let result = match pool.acquire().await {
+                        Ok(mut admin) if keep => {
+                            keep_database(&mut admin, &name, &url, test.as_deref()).await
+                        }
+                        Ok(mut admin) => mark::drop_ours(&mut admin, &name).await,
+                        Err(e) => Err(Error::sql("connecting", "postgres")(e)),
+                    };
+                    if let Err(e) = result {
+                        tracing::warn!("cannot drop test database {name}: {e}");
+                    }
+                    drop(permit);
+                });
             });
             Ok(db)
         }
@@ -115,14 +148,16 @@ pub(crate) async fn exec(
         .map_err(Error::sql("running", database))
 }
 
+/// `CREATE DATABASE name TEMPLATE template` + `clause` ([`PgServer::clone_clause`]), marked.
 pub(crate) async fn create_clone(
     admin: &mut PgConnection,
     template: &str,
+    clause: &str,
     name: &str,
     kind: Kind,
 ) -> Result<(), Error> {
     let sql = format!(
-        "CREATE DATABASE {} TEMPLATE {}",
+        "CREATE DATABASE {} TEMPLATE {}{clause}",
         quote_ident(name),
         quote_ident(template)
     );
@@ -172,6 +207,7 @@ fn refill_warm(server: &PgServer, template: &str) {
     }
     let pool = server.admin_pool();
     let template = template.to_owned();
+    let clause = server.clone_clause();
     fixtures_core::runtime::handle().spawn(async move {
         let result: Result<(), Error> = async {
             let mut admin = pool
@@ -188,7 +224,7 @@ fn refill_warm(server: &PgServer, template: &str) {
             .map_err(Error::sql("counting warm databases", &template))?;
             for _ in have..target {
                 let name = format!("{prefix}{}", names::digest(&[&unique()], 16));
-                create_clone(&mut admin, &template, &name, Kind::Warm).await?;
+                create_clone(&mut admin, &template, clause, &name, Kind::Warm).await?;
             }
             Ok(())
         }

@@ -43,12 +43,21 @@
 //! # Databases per scope
 //! - **test scope** (the cleanest): a clone of a template that has the migrations and seed
 //!   applied once (keyed by their hash, reused by later runs), with clones prepared ahead in
-//!   the background; dropped after the test.
-//! - **module scope** / **suite scope** (faster / fastest): one database shared by the
-//!   module's / run's tests, which take turns on it (an advisory lock: across processes too),
-//!   emptied before each test by [`clean`] — tables listed from the catalog, identities
-//!   restarted, the migrations table kept. Seed rows are emptied too: keep seed tables with
+//!   the background; dropped after the test (in the background too: the next test does not
+//!   wait; the run's server is stopped only after the drops are done).
+//! - **module scope** / **suite scope** (faster / fastest): a database shared by the
+//!   module's / run's tests, emptied before each test by [`clean`] — tables listed from the
+//!   catalog, identities restarted, the migrations table kept. Tests running at the same time
+//!   get copies of it ("lanes", up to `FIXTURES_PG_LANES`), each used by one test at a time
+//!   (an advisory lock per lane: across processes too); with `FIXTURES_PG_LANES=1` the tests
+//!   take turns on one database. Seed rows are emptied too: keep seed tables with
 //!   [`clean::CleanOptions::except`].
+//!
+//! # Connections
+//! On the servers it starts (Docker and local backends: throwaway, random password, loopback
+//! or a private socket only) the framework stores the password as md5: a SCRAM-SHA-256
+//! handshake costs a debug-build client ~50 ms of CPU per connection, md5 next to nothing.
+//! External servers are left as they are.
 //!
 //! # Safety
 //! Every database the framework creates carries a mark (its comment); it refuses to clean or
@@ -65,6 +74,7 @@
 //! | `FIXTURES_PG_MAX_CONNECTIONS` | `max_connections` of servers we start (300) |
 //! | `FIXTURES_PG_POOL_MAX` | connections per test pool (4) |
 //! | `FIXTURES_PG_WARM` | clones prepared ahead for test scope (4; 0: off) |
+//! | `FIXTURES_PG_LANES` | copies of a shared database used at once (the machine's parallelism) |
 //! | `FIXTURES_PG_KEEP_FAILED`, `FIXTURES_PG_KEEP_TTL` | keep failed tests' databases |
 #![deny(unsafe_code)]
 

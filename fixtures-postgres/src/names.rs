@@ -71,6 +71,18 @@ pub(crate) async fn advisory_lock(
         .map(drop)
 }
 
+/// Takes the session advisory lock named `name` if it is free; false when another session
+/// holds it.
+pub(crate) async fn try_advisory_lock(
+    conn: &mut sqlx::PgConnection,
+    name: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(lock_key(name))
+        .fetch_one(conn)
+        .await
+}
+
 /// Gives the advisory lock named `name` back; best effort (closing the session frees it too).
 pub(crate) async fn advisory_unlock(conn: &mut sqlx::PgConnection, name: &str) {
     let _ = sqlx::query("SELECT pg_advisory_unlock($1)")

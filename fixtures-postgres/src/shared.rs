@@ -1,13 +1,16 @@
-//! Module and suite scope, the faster ones: a database shared by many tests, which take turns
-//! on it (also across the processes of a nextest run: a Postgres advisory lock) and find it
-//! clean (emptied before each turn).
+//! Module and suite scope, the faster ones: a database shared by many tests, each finding it
+//! clean (emptied before its turn). Tests running at the same time get copies of it ("lanes"),
+//! one each; a test waits only when every lane is busy (also across the processes of a
+//! nextest run: a Postgres advisory lock per lane).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use fixtures_core::{Scope, Setup};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
 use crate::clean::{self, CleanOptions};
 use crate::config;
@@ -19,32 +22,70 @@ use crate::names::{self, lock_key};
 use crate::server::PgServer;
 use crate::template::Databases;
 
+/// How long a test may wait for its turn.
+const TURN_DEADLINE: Duration = Duration::from_secs(300);
+
 /// A database shared by the tests of a module (module scope) or of the run (suite scope).
 ///
-/// Tests get their turn on it through [`SharedDb::turn`] (the generated `db` fixtures do that).
+/// It has *lanes*: copies of the same migrated database, as many as tests use it at once, up
+/// to `FIXTURES_PG_LANES` (by default the machine's parallelism, like the test runners). A
+/// test has a lane to itself for its turn ([`SharedDb::turn`]), cleaned before the turn; what
+/// a test sees is the same with one lane or many: an empty, migrated database.
 #[derive(Debug)]
 pub struct SharedDb {
     name: String,
-    url: String,
-    options: sqlx::postgres::PgConnectOptions,
+    label: String,
+    template: String,
+    clause: &'static str,
     clean: CleanOptions,
+    /// The server's connect options (maintenance database) and URL prefix.
+    options: PgConnectOptions,
+    url_prefix: String,
+    /// Turns in this process: one permit per lane.
+    turns: Arc<Semaphore>,
+    max_lanes: usize,
+    lanes: parking_lot::Mutex<Vec<Arc<Lane>>>,
+    /// One lane opened at a time in this process.
+    grow: Mutex<()>,
+    /// The lanes this process opened, dropped at teardown by the run's owner.
+    opened: Arc<parking_lot::Mutex<Vec<String>>>,
+    next: AtomicUsize,
+}
+
+/// One copy of the shared database.
+#[derive(Debug)]
+struct Lane {
+    name: String,
     /// The framework's connection: holds the turn (advisory lock) and cleans.
     conn: Arc<Mutex<PgConnection>>,
 }
 
-/// The name of the run's shared database for `label` (a module path, or `suite`).
+/// The name of the run's shared database for `label` (a module path, or `suite`): its first
+/// lane.
 pub(crate) fn shared_name(label: &str, template: &str) -> String {
-    names::database_name("fxs_", label, &[label, fixtures_core::run_id(), template])
+    lane_name(label, template, 0)
+}
+
+fn lane_name(label: &str, template: &str, lane: usize) -> String {
+    let run = fixtures_core::run_id();
+    if lane == 0 {
+        names::database_name("fxs_", label, &[label, run, template])
+    } else {
+        let k = lane.to_string();
+        names::database_name("fxs_", &format!("{label}_{k}"), &[label, run, template, &k])
+    }
 }
 
 impl Databases {
-    /// The shared database of this fixture instance (module or suite scope), created from the
-    /// template on first use by the run (under a lock, so every process of the run finds the
-    /// same one) and prepared for fast cleaning.
+    /// The shared database of this fixture instance (module or suite scope): its first lane
+    /// created from the template on first use by the run (under a lock, so every process of
+    /// the run finds the same one) and prepared for fast cleaning; more lanes follow when
+    /// tests use it at the same time.
     ///
     /// # Errors
     ///
-    /// Template, creation or connection errors.
+    /// Template, creation or connection errors; [`Error::NotOurs`] when a database of that
+    /// name exists without our mark.
     // Written out (not `async fn`) to declare the future `Send`: fixtures box it as `Send`,
     // and saying so here checks it where it is defined.
     #[allow(clippy::manual_async_fn)]
@@ -55,97 +96,188 @@ impl Databases {
     ) -> impl Future<Output = Result<SharedDb, Error>> + Send + 'a {
         async move {
             let template = self.template(server).await?;
-            let scope = setup.scope();
-            let label = match scope {
+            let label = match setup.scope() {
                 Scope::Suite => "suite".to_owned(),
                 _ => setup.instance().to_owned(),
             };
-            let name = shared_name(&label, &template);
-            let mut admin = server.admin().await?;
-            names::advisory_lock(&mut admin, &name)
-                .await
-                .map_err(Error::sql("locking", &name))?;
-            let created = async {
-                if mark::read(&mut admin, &name).await?.is_some() {
-                    return Ok(false);
-                }
-                let exists: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
-                )
-                .bind(&name)
-                .fetch_one(&mut admin)
-                .await
-                .map_err(Error::sql("looking for", &name))?;
-                if exists {
-                    // Same name, no mark: not ours. Refuse, touch nothing.
-                    return Err(Error::NotOurs {
-                        action: "use",
-                        database: name.clone(),
-                    });
-                }
-                create_clone(&mut admin, &template, &name, Kind::Shared)
-                    .await
-                    .map(|()| true)
-            }
-            .await;
-            names::advisory_unlock(&mut admin, &name).await;
-            let _ = admin.close().await;
-            let created = created?;
-            let mut conn = PgConnection::connect_with(&server.connect_options(&name))
-                .await
-                .map_err(Error::sql("connecting", &name))?;
-            sqlx::raw_sql("SET lock_timeout = '300s'")
-                .execute(&mut conn)
-                .await
-                .map_err(Error::sql("configuring the connection", &name))?;
-            clean::prepare(&mut conn, &self.clean)
-                .await
-                .map_err(Error::sql("preparing for cleaning", &name))?;
-            tracing::info!(database = %name, %scope, created, "shared database");
+            let max_lanes = config::lanes()? as usize;
+            let db = SharedDb {
+                name: shared_name(&label, &template),
+                label,
+                template,
+                clause: server.clone_clause(),
+                clean: self.clean.clone(),
+                options: server.connect_options(server.admin_database()),
+                url_prefix: server.url(""),
+                turns: Arc::new(Semaphore::new(max_lanes)),
+                max_lanes,
+                lanes: parking_lot::Mutex::new(Vec::new()),
+                grow: Mutex::new(()),
+                opened: Arc::new(parking_lot::Mutex::new(Vec::new())),
+                next: AtomicUsize::new(0),
+            };
+            let first = db.open_lane(0).await?;
+            db.lanes.lock().push(first);
 
             // Dropped by the run's owner when this instance ends; under nextest the run goes on
-            // in other processes, and the database goes with the run's server (or the sweep).
+            // in other processes, and the lanes go with the run's server (or the sweep).
             let pool = server.admin_pool();
-            let dropped = name.clone();
+            let opened = db.opened.clone();
             setup.on_teardown_async("drop the shared database", move || async move {
                 if fixtures_core::watchdog::run_owner()
-                    == fixtures_core::watchdog::ProcessRef::current()
+                    != fixtures_core::watchdog::ProcessRef::current()
                 {
-                    match pool.acquire().await {
-                        Ok(mut admin) => {
-                            if let Err(e) = mark::drop_ours(&mut admin, &dropped).await {
-                                tracing::warn!("cannot drop shared database {dropped}: {e}");
-                            }
-                        }
-                        Err(e) => tracing::warn!("cannot drop shared database {dropped}: {e}"),
+                    return;
+                }
+                let names = std::mem::take(&mut *opened.lock());
+                for name in names {
+                    let dropped = match pool.acquire().await {
+                        Ok(mut admin) => mark::drop_ours(&mut admin, &name).await,
+                        Err(e) => Err(Error::sql("connecting", "postgres")(e)),
+                    };
+                    if let Err(e) = dropped {
+                        tracing::warn!("cannot drop shared database {name}: {e}");
                     }
                 }
             });
-            Ok(SharedDb {
-                url: server.url(&name),
-                options: server.connect_options(&name),
-                name,
-                clean: self.clean.clone(),
-                conn: Arc::new(Mutex::new(conn)),
-            })
+            Ok(db)
         }
     }
 }
 
+/// A lane's connection when no test of this process is on it, with whether its advisory lock
+/// was free too (false: a test of another process is on it); `None` when a test of this
+/// process is on it.
+async fn try_lane(lane: &Lane) -> Result<Option<(OwnedMutexGuard<PgConnection>, bool)>, Error> {
+    let Ok(mut guard) = lane.conn.clone().try_lock_owned() else {
+        return Ok(None);
+    };
+    let free = names::try_advisory_lock(&mut guard, &lane.name)
+        .await
+        .map_err(Error::sql("waiting for the turn", &lane.name))?;
+    Ok(Some((guard, free)))
+}
+
 impl SharedDb {
-    /// The database's name.
+    /// The name of its first lane (the others are named after it, with the lane's number).
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// Waits for this test's turn on the database (other threads and processes of the run
-    /// wait for theirs), cleans it, and gives the test its [`TestDb`]. The turn ends when the
-    /// test's `TestDb` is torn down.
+    /// Opens lane `k`: finds the run's copy or creates it from the template (under an
+    /// advisory lock, so the processes of a run agree), connects and prepares for cleaning.
+    async fn open_lane(&self, k: usize) -> Result<Arc<Lane>, Error> {
+        let name = lane_name(&self.label, &self.template, k);
+        let mut admin = PgConnection::connect_with(&self.options)
+            .await
+            .map_err(Error::sql("connecting", "postgres"))?;
+        names::advisory_lock(&mut admin, &name)
+            .await
+            .map_err(Error::sql("locking", &name))?;
+        let created = async {
+            if mark::read(&mut admin, &name).await?.is_some() {
+                return Ok(false);
+            }
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                    .bind(&name)
+                    .fetch_one(&mut admin)
+                    .await
+                    .map_err(Error::sql("looking for", &name))?;
+            if exists {
+                // Same name, no mark: not ours. Refuse, touch nothing.
+                return Err(Error::NotOurs {
+                    action: "use",
+                    database: name.clone(),
+                });
+            }
+            create_clone(&mut admin, &self.template, self.clause, &name, Kind::Shared)
+                .await
+                .map(|()| true)
+        }
+        .await;
+        names::advisory_unlock(&mut admin, &name).await;
+        let _ = admin.close().await;
+        let created = created?;
+        self.opened.lock().push(name.clone());
+        let mut conn = PgConnection::connect_with(&self.options.clone().database(&name))
+            .await
+            .map_err(Error::sql("connecting", &name))?;
+        sqlx::raw_sql("SET lock_timeout = '300s'")
+            .execute(&mut conn)
+            .await
+            .map_err(Error::sql("configuring the connection", &name))?;
+        clean::prepare(&mut conn, &self.clean)
+            .await
+            .map_err(Error::sql("preparing for cleaning", &name))?;
+        tracing::info!(database = %name, lane = k, created, "shared database");
+        Ok(Arc::new(Lane {
+            name,
+            conn: Arc::new(Mutex::new(conn)),
+        }))
+    }
+
+    /// A lane for this test's turn, its connection held and its advisory lock taken.
+    async fn take_lane(&self) -> Result<(Arc<Lane>, OwnedMutexGuard<PgConnection>), Error> {
+        // A lane free in this process and in the run.
+        let mut fallback = None;
+        let lanes = self.lanes.lock().clone();
+        for lane in lanes {
+            match try_lane(&lane).await? {
+                Some((guard, true)) => return Ok((lane, guard)),
+                // Another process's turn on it.
+                Some((guard, false)) => _ = fallback.get_or_insert((lane, guard)),
+                None => {}
+            }
+        }
+        // Room for another lane.
+        let grow = self.grow.lock().await;
+        loop {
+            let k = self.lanes.lock().len();
+            if k >= self.max_lanes {
+                break;
+            }
+            let lane = self.open_lane(k).await?;
+            self.lanes.lock().push(lane.clone());
+            match try_lane(&lane).await? {
+                Some((guard, true)) => return Ok((lane, guard)),
+                Some((guard, false)) => _ = fallback.get_or_insert((lane, guard)),
+                None => {}
+            }
+        }
+        drop(grow);
+        // Every lane busy: wait for one (turns in this process are at most as many as the
+        // lanes, so one is free here and busy in another process).
+        let (lane, mut guard) = match fallback {
+            Some(found) => found,
+            None => {
+                let lanes = self.lanes.lock().clone();
+                let lane = lanes[self.next.fetch_add(1, Ordering::Relaxed) % lanes.len()].clone();
+                let guard = lane.conn.clone().lock_owned().await;
+                (lane, guard)
+            }
+        };
+        names::advisory_lock(&mut guard, &lane.name)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03") => {
+                    Error::TurnTimeout {
+                        database: lane.name.clone(),
+                        waited: TURN_DEADLINE,
+                    }
+                }
+                _ => Error::sql("waiting for the turn", &lane.name)(e),
+            })?;
+        Ok((lane, guard))
+    }
+
+    /// Waits for this test's turn (a lane of the database to itself: other threads and
+    /// processes of the run use other lanes, or wait when all are busy), cleans its lane, and
+    /// gives the test its [`TestDb`]. The turn ends when the test's `TestDb` is torn down.
     ///
     /// # Errors
     ///
-    /// [`Error::TurnTimeout`] when the turn does not come within the setup deadline, or a
-    /// cleaning error.
+    /// [`Error::TurnTimeout`] when the turn does not come within 300 s, or a cleaning error.
     // Written out (not `async fn`) to declare the future `Send`: fixtures box it as `Send`,
     // and saying so here checks it where it is defined.
     #[allow(clippy::manual_async_fn)]
@@ -154,40 +286,34 @@ impl SharedDb {
         setup: &'a Setup,
     ) -> impl Future<Output = Result<TestDb, Error>> + Send + 'a {
         async move {
-            let deadline = Duration::from_secs(300);
             let start = Instant::now();
-            let mut guard = tokio::time::timeout(deadline, self.conn.clone().lock_owned())
-                .await
-                .map_err(|_| Error::TurnTimeout {
-                    database: self.name.clone(),
-                    waited: start.elapsed(),
-                })?;
-            let key = lock_key(&self.name);
-            names::advisory_lock(&mut guard, &self.name)
-                .await
-                .map_err(|e| match &e {
-                    sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03") => {
-                        Error::TurnTimeout {
-                            database: self.name.clone(),
-                            waited: start.elapsed(),
-                        }
-                    }
-                    _ => Error::sql("waiting for the turn", &self.name)(e),
-                })?;
+            let permit: OwnedSemaphorePermit =
+                tokio::time::timeout(TURN_DEADLINE, self.turns.clone().acquire_owned())
+                    .await
+                    .map_err(|_| Error::TurnTimeout {
+                        database: self.name.clone(),
+                        waited: start.elapsed(),
+                    })?
+                    .map_err(|_| Error::TurnTimeout {
+                        database: self.name.clone(),
+                        waited: start.elapsed(),
+                    })?;
+            let (lane, mut guard) = self.take_lane().await?;
             let waited = start.elapsed();
             let cleaned = async {
-                mark::ensure_ours(&mut guard, &self.name, "clean").await?;
+                mark::ensure_ours(&mut guard, &lane.name, "clean").await?;
                 clean::clean(&mut guard, &self.clean)
                     .await
-                    .map_err(Error::sql("cleaning", &self.name))
+                    .map_err(Error::sql("cleaning", &lane.name))
             }
             .await;
             if let Err(e) = cleaned {
-                names::advisory_unlock(&mut guard, &self.name).await;
+                names::advisory_unlock(&mut guard, &lane.name).await;
                 return Err(e);
             }
-            tracing::debug!(database = %self.name, ?waited, total = ?start.elapsed(), "turn taken, database clean");
-            let name = self.name.clone();
+            tracing::debug!(database = %lane.name, ?waited, total = ?start.elapsed(), "turn taken, database clean");
+            let key = lock_key(&lane.name);
+            let name = lane.name.clone();
             setup.on_teardown_async("end the turn on the shared database", move || async move {
                 // End the test's own connections (an open transaction would block the next clean),
                 // then give the turn back.
@@ -200,11 +326,12 @@ impl SharedDb {
                     tracing::warn!("ending the turn on {name}: {e}");
                 }
                 drop(guard);
+                drop(permit);
             });
             Ok(TestDb::new(
-                self.name.clone(),
-                self.url.clone(),
-                self.options.clone(),
+                lane.name.clone(),
+                format!("{}{}", self.url_prefix, lane.name),
+                self.options.clone().database(&lane.name),
                 config::pool_max()?,
             ))
         }

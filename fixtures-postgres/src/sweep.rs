@@ -13,17 +13,14 @@ use crate::fresh::exec;
 use crate::mark;
 use crate::server::{Backend, PgServer};
 
-pub(crate) async fn at_start(server: &PgServer) {
+/// `admin` is a connection to the server's maintenance database (the one that found it
+/// ready: a new connection costs more than the sweep's query).
+pub(crate) async fn at_start(server: &PgServer, admin: &mut PgConnection) {
     if server.backend() == Backend::Local {
         let _ = tokio::task::spawn_blocking(crate::local::sweep).await;
     }
-    match server.admin().await {
-        Ok(mut admin) => {
-            if let Err(e) = databases(&mut admin).await {
-                tracing::warn!("sweeping old databases: {e}");
-            }
-        }
-        Err(e) => tracing::warn!("sweeping old databases: {e}"),
+    if let Err(e) = databases(admin).await {
+        tracing::warn!("sweeping old databases: {e}");
     }
 }
 

@@ -22,6 +22,7 @@
 //! triggers) and leaves one of this version alone; either way it then runs `arm`.
 
 use super::{cleaner, objects};
+use crate::catalog::quote_literal as sql_literal;
 use crate::catalog::selection_ctes;
 
 /// Bumped whenever the installed objects change: a database prepared by another version is
@@ -88,11 +89,6 @@ fn marker() -> String {
     format!(
         "fixtures-postgres {VERSION}: tracks the tables written between cleans; dropping it is safe"
     )
-}
-
-/// A string literal: `'...'` with quotes doubled.
-fn sql_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// A dollar-quoted literal with a tag the text does not contain.

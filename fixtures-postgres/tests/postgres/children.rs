@@ -329,3 +329,107 @@ async fn an_external_server_only_gets_databases_of_our_own(pg_server: Lease<PgSe
 fn run_cmd(cmd: &mut Command) -> Output {
     run(cmd, Duration::from_secs(180))
 }
+
+/// Two tests of one module holding their module-scoped database at the same time: they
+/// report its name and whether they held it together (each waits up to 3 s for the other).
+mod lanes_probe {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    use fixtures_core::prelude::*;
+    use fixtures_postgres::TestDb;
+    use rstest::rstest;
+
+    use crate::pg::module_scope::db;
+
+    static HOLDING: AtomicUsize = AtomicUsize::new(0);
+    static SEEN: AtomicUsize = AtomicUsize::new(0);
+
+    async fn hold(db: &TestDb, who: &str) {
+        let pool = db.pool();
+        sqlx::raw_sql("CREATE TABLE IF NOT EXISTS lane_marks (who text)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO lane_marks VALUES ($1)")
+            .bind(who)
+            .execute(&pool)
+            .await
+            .unwrap();
+        HOLDING.fetch_add(1, Ordering::SeqCst);
+        let start = Instant::now();
+        let mut together = false;
+        while start.elapsed() < Duration::from_secs(3) {
+            if HOLDING.load(Ordering::SeqCst) == 2 {
+                together = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if together {
+            // Keep holding until the other one has seen it too.
+            SEEN.fetch_add(1, Ordering::SeqCst);
+            while SEEN.load(Ordering::SeqCst) < 2 && start.elapsed() < Duration::from_secs(6) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        let seen: Vec<String> = sqlx::query_scalar("SELECT who FROM lane_marks")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        // Still holding: the other test must not have written here.
+        assert_eq!(seen, [who], "another test's rows in {}", db.name());
+        HOLDING.fetch_sub(1, Ordering::SeqCst);
+        println!("LANE {} TOGETHER {together}", db.name());
+    }
+
+    #[rstest]
+    #[ignore = "run by lanes_let_tests_of_a_module_run_at_once"]
+    #[tokio::test]
+    async fn first(db: Lease<TestDb>) {
+        hold(&db, "first").await;
+    }
+
+    #[rstest]
+    #[ignore = "run by lanes_let_tests_of_a_module_run_at_once"]
+    #[tokio::test]
+    async fn second(db: Lease<TestDb>) {
+        hold(&db, "second").await;
+    }
+}
+
+/// The probe's `LANE name TOGETHER bool` lines.
+fn lanes_seen(lanes: &str) -> Vec<(String, bool)> {
+    let out = run(
+        child(&[
+            "--ignored",
+            "--test-threads=2",
+            "lanes_probe::",
+            "--nocapture",
+        ])
+        .env("FIXTURES_PG_LANES", lanes),
+        Duration::from_secs(120),
+    );
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    let seen: Vec<(String, bool)> = all
+        .lines()
+        .filter_map(|l| l.strip_prefix("LANE "))
+        .filter_map(|l| l.split_once(" TOGETHER "))
+        .map(|(name, t)| (name.to_owned(), t.trim() == "true"))
+        .collect();
+    assert_eq!(seen.len(), 2, "{all}");
+    seen
+}
+
+#[test]
+fn lanes_let_tests_of_a_module_run_at_once() {
+    // Two lanes: both tests hold a copy of the module's database at once, each clean.
+    let two = lanes_seen("2");
+    assert!(two.iter().all(|(_, together)| *together), "{two:?}");
+    assert_ne!(two[0].0, two[1].0, "two lanes, two databases");
+    // One lane: they take turns on one database.
+    let one = lanes_seen("1");
+    assert!(one.iter().all(|(_, together)| !*together), "{one:?}");
+    assert_eq!(one[0].0, one[1].0, "one lane, one database");
+}

@@ -88,13 +88,24 @@ async fn test_scope_databases_are_dropped_after_their_test(
         let db = crate::pg::test_scope::db();
         db.name().to_owned()
     };
+    // Dropped in the background, right after the release: poll for it.
     let mut admin = pg_server.admin().await.unwrap();
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
-        .bind(&name)
-        .fetch_one(&mut admin)
-        .await
-        .unwrap();
-    assert_eq!(left, 0, "{name} still exists after its lease was released");
+    let released = std::time::Instant::now();
+    loop {
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(
+            released.elapsed() < std::time::Duration::from_secs(5),
+            "{name} still exists 5 s after its lease was released"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }
 
 use fixtures_postgres::pg_server;
