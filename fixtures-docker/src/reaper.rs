@@ -25,6 +25,13 @@ use crate::shared::{self, Slot};
 pub(crate) const ROLE: &str = "docker-reaper";
 /// How long one cleanup may take.
 const REAP_TIMEOUT: Duration = Duration::from_secs(120);
+/// After a pass, how long the reaper keeps looking for more of the run: a container whose
+/// creation was in flight when the run died appears in the engine's list only once the
+/// engine has finished creating it (RELIABILITY.md, finding 7). The reaper ends once this
+/// long has passed with nothing of the run found.
+const QUIET: Duration = Duration::from_secs(5);
+/// How often it looks meanwhile.
+const POLL: Duration = Duration::from_millis(250);
 
 #[ctor::ctor(unsafe)]
 fn reaper_role() {
@@ -58,8 +65,30 @@ fn cleanup(watch: &Watch) {
         return;
     };
     runtime.block_on(async {
-        let _ = tokio::time::timeout(REAP_TIMEOUT, reap(&watch.run_id, &watch.dir)).await;
+        let _ =
+            tokio::time::timeout(REAP_TIMEOUT, reap_until_quiet(&watch.run_id, &watch.dir)).await;
     });
+}
+
+/// Reaps the run, then again every [`POLL`] until [`QUIET`] has passed with nothing of the
+/// run found (removed or still held by a live process of the run).
+async fn reap_until_quiet(run_id: &str, run_dir: &Path) {
+    let Ok((endpoint, described)) = engine::from_env() else {
+        return;
+    };
+    let Ok(engine) = engine::connect(endpoint, &described).await else {
+        return;
+    };
+    let mut last_found = tokio::time::Instant::now();
+    loop {
+        if reap_with(&engine, run_id, run_dir).await > 0 {
+            last_found = tokio::time::Instant::now();
+        }
+        if last_found.elapsed() >= QUIET {
+            return;
+        }
+        tokio::time::sleep(POLL).await;
+    }
 }
 
 /// True when a live process of this machine still holds the resource: a lease on a shared
@@ -79,25 +108,22 @@ fn is_suite(labels: &BTreeMap<String, String>) -> bool {
 }
 
 /// Removes the run's containers and networks, except reused ones and those still held.
-pub(crate) async fn reap(run_id: &str, run_dir: &Path) {
-    let Ok((endpoint, described)) = engine::from_env() else {
-        return;
-    };
-    let Ok(engine) = engine::connect(endpoint, &described).await else {
-        return;
-    };
+/// Returns how many it found (removed or held; reused ones not counted).
+async fn reap_with(engine: &Engine, run_id: &str, run_dir: &Path) -> usize {
     let filters = [
         format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE),
         format!("{}={run_id}", labels::RUN_ID),
     ];
     let state = shared::state_dir_of(run_dir);
     let mut kept = 0;
-    if let Ok(found) = engine.client.list_containers(&filters).await {
+    let mut found = 0;
+    if let Ok(listed) = engine.client.list_containers(&filters).await {
         let mut doomed = Vec::new();
-        for c in found {
+        for c in listed {
             if c.labels.contains_key(labels::REUSE) {
                 continue; // kept across runs on purpose; the sweep judges its expiry
             }
+            found += 1;
             let slot = is_suite(&c.labels)
                 .then(|| c.labels.get(labels::SPEC_HASH))
                 .flatten()
@@ -108,11 +134,11 @@ pub(crate) async fn reap(run_id: &str, run_dir: &Path) {
                 doomed.push(c);
             }
         }
-        futures_util::future::join_all(doomed.iter().map(|c| remove(&engine, &c.id, &c.name)))
-            .await;
+        futures_util::future::join_all(doomed.iter().map(|c| remove(engine, &c.id, &c.name))).await;
     }
-    if let Ok(found) = engine.client.list_networks(&filters).await {
-        for n in found {
+    if let Ok(listed) = engine.client.list_networks(&filters).await {
+        for n in listed {
+            found += 1;
             let slot =
                 is_suite(&n.labels).then(|| Slot::in_dir(&state, &shared::network_key(&n.name)));
             if held(&n.labels, slot) {
@@ -125,6 +151,7 @@ pub(crate) async fn reap(run_id: &str, run_dir: &Path) {
     if kept == 0 {
         let _ = std::fs::remove_dir_all(&state);
     }
+    found
 }
 
 async fn remove(engine: &Engine, id: &str, name: &str) {

@@ -194,6 +194,45 @@ fn leftovers_of_dead_runs_are_swept_at_the_next_start_and_live_runs_are_not() {
     }
 }
 
+/// A container whose creation was still in flight when its run's owner died shows up in the
+/// engine's list after the reaper's first pass: the reaper keeps looking for a few seconds and
+/// removes it within the 10 s of the promise (RELIABILITY.md, finding 7).
+#[test]
+fn a_container_that_appears_after_the_reapers_pass_is_reaped_too() {
+    let run_id = format!("late-{}", std::process::id());
+    let mut owner = Helper::start();
+    let owner_ref = owner.process();
+    let mut cmd = common::this_binary(&[]);
+    cmd.env("FIXTURES_ROLE", "docker-reaper")
+        .env("FIXTURES_RUN_ID", &run_id)
+        .env("FIXTURES_RUN_OWNER", owner_ref.to_string());
+    let reaper = cmd.spawn().unwrap();
+    // The reaper holds its lock and watches the owner; then the run dies.
+    std::thread::sleep(Duration::from_millis(500));
+    owner.kill();
+    let died = Instant::now();
+    // Its first pass finds nothing of the run (about 1 s); the container arrives after it.
+    std::thread::sleep(Duration::from_millis(2000));
+    let late = leftover(&run_id, owner_ref, "m", "b", unix_now() + 3600);
+    let gone = common::wait_until(
+        Duration::from_secs(10).saturating_sub(died.elapsed()),
+        || !common::exists(&late),
+    );
+    eprintln!(
+        "MEASURE a container created {:?} after the owner died: gone {gone} after {:?}",
+        Duration::from_millis(2000),
+        died.elapsed()
+    );
+    if !gone {
+        common::remove(&late);
+    }
+    assert!(gone, "the late container outlived the reaper");
+    // The reaper ends by itself once nothing of the run has been seen for a while.
+    let out = common::finish(reaper, Duration::from_secs(20));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(common::of_run(&run_id).is_empty());
+}
+
 // ------------------------------------------------------------------------------- reuse --
 
 #[fixture(scope = test)]
