@@ -140,11 +140,13 @@ pub(crate) async fn start(setup: &Setup) -> Result<PgServer, Error> {
         adopted = container.adopted(),
         "Postgres container"
     );
-    Ok(PgServer::from_parts(
+    let mut server = PgServer::from_parts(
         Backend::Docker,
         container.host().to_owned(),
         port,
         "postgres".into(),
         password,
-    ))
+    );
+    server.adopted = container.adopted();
+    Ok(server)
 }

@@ -75,10 +75,7 @@ impl Databases {
             let label = setup.test().unwrap_or(setup.instance()).to_owned();
             let name = names::database_name("fx_", &label, &[&label, &unique()]);
             let pool = server.admin_pool();
-            let mut admin = pool
-                .acquire()
-                .await
-                .map_err(Error::sql("connecting", server.admin_database()))?;
+            let mut admin = server.admin_conn().await?;
             let start = Instant::now();
             let claimed = claim_warm(&mut admin, &template, &name).await?;
             if !claimed {
@@ -97,7 +94,7 @@ impl Databases {
                 &name,
             )
             .await?;
-            drop(admin);
+            server.recycle(admin).await;
             tracing::debug!(database = %name, claimed, elapsed = ?start.elapsed(), "fresh database");
             refill_warm(server, &template);
 
@@ -205,6 +202,8 @@ fn refill_warm(server: &PgServer, template: &str) {
     if target == 0 || BUSY.swap(true, Ordering::AcqRel) {
         return;
     }
+    // External servers keep no caches of ours after the run (see `sweep`).
+    crate::sweep::drop_warm_at_exit(server, &BUSY);
     let pool = server.admin_pool();
     let template = template.to_owned();
     let clause = server.clone_clause();

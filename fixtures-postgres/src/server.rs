@@ -82,7 +82,17 @@ pub struct PgServer {
     superuser: bool,
     version: String,
     admin_pool: std::sync::OnceLock<sqlx::PgPool>,
+    /// Idle connections to the maintenance database, made on the background runtime: the
+    /// one that found the server ready, then the ones given back by setups. A new connection
+    /// costs more than most of what a setup does with it (under nextest every process pays
+    /// it).
+    spare: parking_lot::Mutex<Vec<PgConnection>>,
+    /// Found running (another process of the run started it).
+    pub(crate) adopted: bool,
 }
+
+/// Idle admin connections kept by [`PgServer::recycle`].
+const SPARE: usize = 2;
 
 impl PgServer {
     /// Which backend runs it.
@@ -163,6 +173,33 @@ impl PgServer {
         }
     }
 
+    /// A connection to the maintenance database for a setup: an idle one of ours, or a new
+    /// one. Give it back with [`PgServer::recycle`] when done with it (no lock held, no
+    /// transaction open).
+    pub(crate) async fn admin_conn(&self) -> Result<PgConnection, Error> {
+        let idle = self.spare.lock().pop();
+        match idle {
+            Some(conn) => Ok(conn),
+            None => self.admin().await,
+        }
+    }
+
+    /// Keeps `conn` (from [`PgServer::admin_conn`]) for the next setup, when it was made on
+    /// the background runtime (which outlives every test's runtime) and there is room.
+    pub(crate) async fn recycle(&self, conn: PgConnection) {
+        let on_background = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.id() == fixtures_core::runtime::handle().id());
+        let conn = {
+            let mut spare = self.spare.lock();
+            if on_background && spare.len() < SPARE {
+                spare.push(conn);
+                return;
+            }
+            conn
+        };
+        let _ = conn.close().await;
+    }
+
     pub(crate) fn admin_database(&self) -> &str {
         &self.admin_database
     }
@@ -185,6 +222,8 @@ impl PgServer {
             superuser: true,
             version: String::new(),
             admin_pool: Default::default(),
+            spare: Default::default(),
+            adopted: false,
         }
     }
 
@@ -237,11 +276,12 @@ impl PgServer {
         .map_err(Error::sql("reading the server's settings", &server.admin_database))?;
         server.superuser = superuser;
         server.version = version;
-        if backend != Backend::External && superuser {
+        // The process that started the server did this for the run.
+        if !server.adopted && backend != Backend::External && superuser {
             cheap_auth(&mut conn, &server.password).await;
         }
         crate::sweep::at_start(&server, &mut conn).await;
-        let _ = conn.close().await;
+        server.recycle(conn).await;
         Ok(server)
     }
 }
@@ -304,6 +344,8 @@ fn external() -> Result<PgServer, Error> {
         superuser: false,
         version: String::new(),
         admin_pool: Default::default(),
+        spare: Default::default(),
+        adopted: false,
     })
 }
 
@@ -364,6 +406,8 @@ async fn start_local(setup: &Setup) -> Result<PgServer, Error> {
         superuser: true,
         version: String::new(),
         admin_pool: Default::default(),
+        spare: Default::default(),
+        adopted,
     };
     stop_with_run(setup, server);
     Ok(pg)

@@ -116,7 +116,9 @@ impl Databases {
                 opened: Arc::new(parking_lot::Mutex::new(Vec::new())),
                 next: AtomicUsize::new(0),
             };
-            let first = db.open_lane(0).await?;
+            let mut admin = server.admin_conn().await?;
+            let first = db.open_lane(&mut admin, 0).await?;
+            server.recycle(admin).await;
             db.lanes.lock().push(first);
 
             // Dropped by the run's owner when this instance ends; under nextest the run goes on
@@ -166,22 +168,19 @@ impl SharedDb {
 
     /// Opens lane `k`: finds the run's copy or creates it from the template (under an
     /// advisory lock, so the processes of a run agree), connects and prepares for cleaning.
-    async fn open_lane(&self, k: usize) -> Result<Arc<Lane>, Error> {
+    async fn open_lane(&self, admin: &mut PgConnection, k: usize) -> Result<Arc<Lane>, Error> {
         let name = lane_name(&self.label, &self.template, k);
-        let mut admin = PgConnection::connect_with(&self.options)
-            .await
-            .map_err(Error::sql("connecting", "postgres"))?;
-        names::advisory_lock(&mut admin, &name)
+        names::advisory_lock(&mut *admin, &name)
             .await
             .map_err(Error::sql("locking", &name))?;
         let created = async {
-            if mark::read(&mut admin, &name).await?.is_some() {
+            if mark::read(&mut *admin, &name).await?.is_some() {
                 return Ok(false);
             }
             let exists: bool =
                 sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
                     .bind(&name)
-                    .fetch_one(&mut admin)
+                    .fetch_one(&mut *admin)
                     .await
                     .map_err(Error::sql("looking for", &name))?;
             if exists {
@@ -191,13 +190,18 @@ impl SharedDb {
                     database: name.clone(),
                 });
             }
-            create_clone(&mut admin, &self.template, self.clause, &name, Kind::Shared)
-                .await
-                .map(|()| true)
+            create_clone(
+                &mut *admin,
+                &self.template,
+                self.clause,
+                &name,
+                Kind::Shared,
+            )
+            .await
+            .map(|()| true)
         }
         .await;
-        names::advisory_unlock(&mut admin, &name).await;
-        let _ = admin.close().await;
+        names::advisory_unlock(&mut *admin, &name).await;
         let created = created?;
         self.opened.lock().push(name.clone());
         let mut conn = PgConnection::connect_with(&self.options.clone().database(&name))
@@ -237,7 +241,12 @@ impl SharedDb {
             if k >= self.max_lanes {
                 break;
             }
-            let lane = self.open_lane(k).await?;
+            let mut admin = PgConnection::connect_with(&self.options)
+                .await
+                .map_err(Error::sql("connecting", "postgres"))?;
+            let lane = self.open_lane(&mut admin, k).await;
+            let _ = admin.close().await;
+            let lane = lane?;
             self.lanes.lock().push(lane.clone());
             match try_lane(&lane).await? {
                 Some((guard, true)) => return Ok((lane, guard)),

@@ -147,16 +147,30 @@ impl Databases {
         {
             return Ok(name);
         }
-        let mut admin = server.admin().await?;
-        names::advisory_lock(&mut admin, &name)
-            .await
-            .map_err(Error::sql("locking the template", &name))?;
-        let built = self
-            .build_template(server, &mut admin, &name, migrator.as_deref())
-            .await;
-        names::advisory_unlock(&mut admin, &name).await;
-        let _ = admin.close().await;
-        built?;
+        let mut admin = server.admin_conn().await?;
+        // Built by an earlier process or run: nothing to lock for.
+        let ready = mark::read(&mut admin, &name)
+            .await?
+            .is_some_and(|m| mark::field(&m, "state") == Some("ready"));
+        if ready {
+            tracing::debug!(
+                template = name,
+                "template already built: not migrating again"
+            );
+        } else {
+            names::advisory_lock(&mut admin, &name)
+                .await
+                .map_err(Error::sql("locking the template", &name))?;
+            let built = self
+                .build_template(server, &mut admin, &name, migrator.as_deref())
+                .await;
+            names::advisory_unlock(&mut admin, &name).await;
+            if let Err(e) = built {
+                let _ = admin.close().await;
+                return Err(e);
+            }
+        }
+        server.recycle(admin).await;
         KNOWN
             .lock()
             .get_or_insert_with(HashMap::new)

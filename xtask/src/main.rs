@@ -5,7 +5,8 @@
 //!   prints the fixture timings report.
 //! - `cargo xtask test`: the tests. Sets up what is missing (Docker required), then format
 //!   check, clippy, docs, the whole suite under `cargo test` and under `cargo nextest run`,
-//!   the short benchmarks, and a check that nothing of ours is left behind.
+//!   the short benchmarks, the short fault runs, and a check that nothing of ours is left
+//!   behind.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -25,7 +26,11 @@ fn main() -> ExitCode {
         "test" => test(),
         "bench" => bench::run(),
         "reliability" => reliability::run(),
-        _ => Err("usage: cargo xtask demo | test".to_owned()),
+        _ => Err(
+            "usage: cargo xtask demo | test | bench [--quick] [--reps N] | reliability \
+                  [--quick | --full | --load] [--record] [--seed N]"
+                .to_owned(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -141,6 +146,13 @@ fn test() -> Result {
         "--",
         "--quick",
     ]))?;
+    // The benchmarks' short version (every way of running the 200 tests on 10 of them, the
+    // isolation and startup benches with few samples): keeps them compiling and honest. It
+    // prints; BENCHMARKS.md comes from the full `cargo xtask bench`.
+    bench::bench(true, 1)?;
+    // The fault runs' short version (each signal under each runner and backend, the victims,
+    // a nextest timeout, an unreachable engine), each judged by what it left behind.
+    reliability::quick_for_ci()?;
     setup::assert_nothing_left()
 }
 

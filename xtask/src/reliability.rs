@@ -12,6 +12,28 @@
 
 use crate::{Result, cargo, run as run_echoed};
 
+/// What `cargo xtask test` runs: the quick fault runs with a fixed seed (the bad-input tests
+/// are part of the workspace's tests).
+pub(crate) fn quick_for_ci() -> Result {
+    let image = std::env::var("FIXTURES_POSTGRES_IMAGE")
+        .unwrap_or_else(|_| "fixtures-local/postgres:15".to_owned());
+    run_echoed(
+        cargo(&[
+            "run",
+            "-q",
+            "-p",
+            "reliability",
+            "--bin",
+            "faults",
+            "--",
+            "--quick",
+            "--seed",
+            "1",
+        ])
+        .env("FIXTURES_POSTGRES_IMAGE", &image),
+    )
+}
+
 /// Runs the harness with this command's arguments, then (unless `--load`) the bad-input tests;
 /// fails when either fails.
 pub(crate) fn run() -> Result {
