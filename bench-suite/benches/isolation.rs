@@ -322,7 +322,8 @@ async fn main() {
     println!(
         "\nwait: from asking for `db` to holding it (test scope: claim a warm clone or `CREATE \
          DATABASE … TEMPLATE`; module/suite: take the turn, check the mark, clean). release: \
-         from dropping it to the next test being able to start (test scope: `DROP DATABASE`; \
+         from dropping it to the next test being able to start (test scope: the drop handed to \
+         the background; \
          module/suite: end the test's connections, give the turn back; migrations per test: \
          `CREATE DATABASE`, connect, migrate / `DROP DATABASE … WITH (FORCE)`).\n"
     );

@@ -398,13 +398,15 @@ included. Our container's start and removal are inside the timed run. Runner def
 and nextest both run 2 tests at a time here.
 
 - **ours**: the Docker backend (`FIXTURES_PG_BACKEND=docker`), one container of `{image}` for the
-  run (tmpfs, fsync off), started inside the timed run.
+  run (tmpfs, fsync off, the password stored as md5), started inside the timed run.
 - **`#[sqlx::test]`** (`migrator = "examples::MIGRATOR"`): a database per test, the migrations
   applied per test, on one server the xtask starts *before* the timed run (a container of the same
-  image with the same settings, given through `DATABASE_URL`) and removes after it.
+  image with the same settings — tmpfs, fsync off, the password stored as md5 — given through
+  `DATABASE_URL`) and removes after it.
 - **testcontainers-rs** 0.28: each test starts a `GenericImage` container of the same image
-  (tmpfs data, fsync off; ready on the log line, then a real connection, since the line is logged
-  twice on a fresh data directory), migrates, runs the body, and drops the container. It runs 40
+  (tmpfs data, fsync off, the image's default SCRAM authentication; ready on the log line, then a
+  real connection, since the line is logged twice on a fresh data directory), migrates, runs the
+  body, and drops the container. It runs 40
   tests (`t000`…`t039`) per runner, not 200: its per-test cost is measured on 40 and the 200 figure
   is extrapolated (×5), as labelled.
 
