@@ -4,7 +4,10 @@
 //! process ends is torn down here:
 //! - normal exit and `std::process::exit` (also from a test thread): a `#[dtor]` hook;
 //! - SIGINT, SIGTERM and SIGHUP: a thread that runs the finalizers within
-//!   `FIXTURES_SIGNAL_DEADLINE`, then exits with 128 + the signal (a second signal exits at once).
+//!   `FIXTURES_SIGNAL_DEADLINE`, then exits with 128 + the signal (a second signal exits at once);
+//! - a test process of a run owned by another process (nextest's runner) whose owner dies: the
+//!   run is over and nobody will read the result, so it ends itself as on SIGHUP. (SIGKILL to
+//!   nextest does not reach a test process in its own process group.)
 //!
 //! After `main` only what is safe there happens: no panics escape, output goes straight to
 //! stderr, and async work runs on the core's own runtime, created if needed. SIGKILL cannot be
@@ -68,7 +71,35 @@ pub(crate) fn install_signal_handlers() {
         if let Err(e) = spawned {
             report::problem(&format!("cannot start the signal thread: {e}"));
         }
+        watch_the_run_owner();
     });
+}
+
+/// Under nextest (or any run owned by another process), ends this process when the run's
+/// owner dies: a killed runner leaves its test processes orphaned, holding servers and
+/// containers for a run that is over.
+fn watch_the_run_owner() {
+    let owner = crate::watchdog::run_owner();
+    if owner == crate::watchdog::ProcessRef::current()
+        || std::env::var_os("FIXTURES_ROLE").is_some()
+    {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("fixtures-owner-watch".into())
+        .spawn(move || {
+            while owner.is_alive() {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            shut_down(
+                "run owner gone",
+                &format!("the run's owner (the test runner, {owner}) is gone"),
+                128 + SIGHUP,
+            );
+        });
+    if let Err(e) = spawned {
+        report::problem(&format!("cannot watch the run's owner: {e}"));
+    }
 }
 
 fn on_signal(sig: i32, code: i32) {
@@ -77,9 +108,16 @@ fn on_signal(sig: i32, code: i32) {
         SIGTERM => "SIGTERM",
         _ => "SIGHUP",
     };
+    shut_down(name, &format!("{name} received"), code);
+}
+
+/// Runs the finalizers (within the signal deadline) on a thread of their own, then exits with
+/// `code`; exits anyway when they overrun the deadline.
+fn shut_down(trigger: &'static str, why: &str, code: i32) {
+    let name = trigger;
     let deadline = Config::or_default().signal_deadline;
     report::problem(&format!(
-        "{name} received: running finalizers (deadline {deadline:?}), then exiting with {code}"
+        "{why}: running finalizers (deadline {deadline:?}), then exiting with {code}"
     ));
     let end = Instant::now() + deadline;
     let _ = std::thread::Builder::new()

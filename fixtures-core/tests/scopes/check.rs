@@ -384,6 +384,50 @@ fn teardown_runs_after_signals() {
     signal_run("HUP", 129);
 }
 
+/// nextest killed with SIGKILL leaves its test processes running (each is in its own process
+/// group): a test process whose run owner dies ends itself, finalizers run, exit 129.
+#[test]
+fn a_test_process_ends_itself_when_its_run_owner_dies() {
+    let file = marker_file("owner-dies");
+    let mut owner = Command::new("sleep").arg("60").spawn().unwrap();
+    let owner_ref = fixtures_core::watchdog::ProcessRef::of(owner.id()).unwrap();
+    let child = child(
+        &["--ignored", "--exact", "faults::waits_for_a_signal"],
+        &file,
+    )
+    .env(
+        "FIXTURES_RUN_ID",
+        format!("owner-dies-{}", std::process::id()),
+    )
+    .env("FIXTURES_RUN_OWNER", owner_ref.to_string())
+    .spawn()
+    .unwrap();
+    let start = Instant::now();
+    while !markers::read(&file).iter().any(|m| m.event == "test") {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the test never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    owner.kill().unwrap();
+    owner.wait().unwrap();
+    let died = Instant::now();
+    let out = wait_with_deadline(child, Duration::from_secs(30));
+    let ended = died.elapsed();
+    assert_eq!(out.status.code(), Some(129), "{}", text(&out));
+    assert!(
+        ended < Duration::from_secs(5),
+        "ended {ended:?} after its owner"
+    );
+    assert_all_torn_down(&markers::read(&file));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the run's owner (the test runner"),
+        "{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn a_failing_setup_is_reported_and_remembered() {
     let file = marker_file("broken");
