@@ -384,11 +384,13 @@ pub(crate) fn find_or_start(max_connections: u32) -> Result<(LocalServer, bool),
     {
         return Ok((existing, true));
     }
+    // The watchdog first: a run killed while the data directory is being copied or the
+    // server is starting leaves a folder only it (or the next run's sweep) would remove.
+    watchdog::ensure("pg-local-reaper").map_err(io("starting the watchdog"))?;
     let server = start(max_connections)?;
     fs::write(&record, server.to_record()).map_err(io("recording the server"))?;
     fs::set_permissions(&record, fs::Permissions::from_mode(0o600))
         .map_err(io("recording the server"))?;
-    watchdog::ensure("pg-local-reaper").map_err(io("starting the watchdog"))?;
     Ok((server, false))
 }
 
@@ -527,6 +529,9 @@ pub(crate) fn reap(watch: &watchdog::Watch) {
     }
     let _ = fs::remove_file(&record);
     let _ = fs::remove_file(record.with_extension("lock"));
+    // A server of the run that was still being set up when its process died (no record yet):
+    // its folder names its owner, who is dead now.
+    sweep();
 }
 
 /// Removes servers and folders left by runs whose owner is dead (a killed run whose watchdog
