@@ -21,21 +21,45 @@ use crate::template::Databases;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Test databases dropped at once in the background; a teardown that finds them all busy
-/// waits for one (so drops cannot pile up behind fast tests).
+/// Test databases dropped at once in the background (the others wait in line).
+///
+/// The teardown itself never waits: the test's `TestDb`, whose pool still holds connections,
+/// is dropped only after it, and on a server near `max_connections` a teardown waiting for
+/// a drop that waits for a connection would wait for itself.
 const DROPS_AT_ONCE: usize = 4;
 static DROPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(DROPS_AT_ONCE);
+/// Drops handed to the background and not finished.
+static PENDING: AtomicU64 = AtomicU64::new(0);
+
+/// One drop in [`PENDING`], from its hand-over to its end (also when its task panics or is
+/// dropped with the runtime).
+struct Pending;
+
+impl Pending {
+    fn new() -> Pending {
+        PENDING.fetch_add(1, Ordering::AcqRel);
+        Pending
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        PENDING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// Waits until the test databases being dropped in the background are gone, for at most
 /// `deadline` (the run's server is stopped next).
 pub(crate) async fn drops_done(deadline: std::time::Duration) {
-    // All the permits back = no drop running.
-    match tokio::time::timeout(deadline, DROPS.acquire_many(DROPS_AT_ONCE as u32)).await {
-        Ok(Ok(all)) => drop(all),
-        Ok(Err(_)) => {}
-        Err(_) => tracing::warn!(
-            "test databases still being dropped after {deadline:?}: left to the server's removal or the next run's sweep"
-        ),
+    let until = Instant::now() + deadline;
+    while PENDING.load(Ordering::Acquire) > 0 {
+        if Instant::now() >= until {
+            tracing::warn!(
+                "test databases still being dropped after {deadline:?}: left to the server's removal or the next run's sweep"
+            );
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
 
@@ -109,10 +133,10 @@ impl Databases {
             setup.on_teardown_async("drop the test database", move || async move {
                 // In the background: the next test need not wait for the drop. `pg_server`'s
                 // teardown waits for the drops still running.
-                let Ok(permit) = DROPS.acquire().await else {
-                    return; // never closed
-                };
+                let pending = Pending::new();
                 fixtures_core::runtime::handle().spawn(async move {
+                    let _pending = pending;
+                    let permit = DROPS.acquire().await;
                     let keep = config::keep_failed()
                         && test.as_deref().is_some_and(fixtures_core::test_failed);
                     let result = match pool.acquire().await {

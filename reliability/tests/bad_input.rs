@@ -485,9 +485,14 @@ async fn a_server_refusing_connections_is_a_clear_error() {
 // ---- an external server keeps nothing of a finished run (RELIABILITY.md, finding 6) ----
 
 databases!(
-    /// No migrations: a template of its own (the rows' `pg` template belongs to this live
-    /// process, and a live run's template is never swept).
-    pub mod bare = Databases::new()
+    /// A template of its own (the rows' `pg` template belongs to this live process, and a live
+    /// run's template is never swept). Its seed makes it unique: under `cargo nextest run
+    /// --workspace` the server is shared with other crates' tests, whose migration-less
+    /// template would otherwise have the same name and belong to the live outer run.
+    pub mod bare = Databases::new().seed(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/external_cache_seed.sql"
+    ))
 );
 
 /// The kinds of the marked databases of run `run_id` (template, warm, test, shared, kept).

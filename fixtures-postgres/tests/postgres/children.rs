@@ -255,6 +255,8 @@ fn sixteen_parallel_tests_on_a_small_server() {
         !all.contains("PoolTimedOut") && !all.contains("pool timed out"),
         "{all}"
     );
+    // Nor a teardown waiting for connections its own test still held.
+    assert!(!all.contains("timed out after"), "{all}");
 }
 
 #[rstest]
