@@ -350,6 +350,18 @@ fn teardown_runs_after_process_exit() {
     assert_all_torn_down(&markers::read(&file));
 }
 
+/// Waits (up to 30 s) until the child's test has written its `test` marker.
+fn wait_for_the_test(file: &Path) {
+    let start = Instant::now();
+    while !markers::read(file).iter().any(|m| m.event == "test") {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the test never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn signal_run(signal: &str, expected_code: i32) {
     let file = marker_file(&format!("signal-{signal}"));
     let child = child(
@@ -358,14 +370,7 @@ fn signal_run(signal: &str, expected_code: i32) {
     )
     .spawn()
     .unwrap();
-    let start = Instant::now();
-    while !markers::read(&file).iter().any(|m| m.event == "test") {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the test never started"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_the_test(&file);
     let status: ExitStatus = Command::new("kill")
         .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
@@ -402,14 +407,7 @@ fn a_test_process_ends_itself_when_its_run_owner_dies() {
     .env("FIXTURES_RUN_OWNER", owner_ref.to_string())
     .spawn()
     .unwrap();
-    let start = Instant::now();
-    while !markers::read(&file).iter().any(|m| m.event == "test") {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the test never started"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_the_test(&file);
     owner.kill().unwrap();
     owner.wait().unwrap();
     let died = Instant::now();
