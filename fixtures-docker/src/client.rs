@@ -82,6 +82,8 @@ pub(crate) struct Inspected {
     pub(crate) error: Option<String>,
     /// Container port → its bindings (`host_ip`, `host_port`).
     pub(crate) ports: BTreeMap<u16, Vec<(String, u16)>>,
+    /// Its own addresses, one per network it is on.
+    pub(crate) ips: Vec<String>,
 }
 
 /// A container or network found by its labels.
@@ -250,7 +252,14 @@ impl Client {
         };
         let state = c.state.unwrap_or_default();
         let mut ports = BTreeMap::new();
-        let published = c.network_settings.and_then(|n| n.ports).unwrap_or_default();
+        let settings = c.network_settings.unwrap_or_default();
+        let ips = settings
+            .networks
+            .unwrap_or_default()
+            .into_values()
+            .filter_map(|n| n.ip_address.filter(|ip| !ip.is_empty()))
+            .collect();
+        let published = settings.ports.unwrap_or_default();
         for (key, bindings) in published {
             let Some(port) = key.strip_suffix("/tcp").and_then(|p| p.parse::<u16>().ok()) else {
                 continue;
@@ -278,6 +287,7 @@ impl Client {
             exit_code: state.exit_code,
             error: state.error.filter(|e| !e.is_empty()),
             ports,
+            ips,
         }))
     }
 

@@ -124,11 +124,18 @@ pub(crate) async fn describe(engine: &Engine, id: &str) -> Result<ContainerInfo,
             Some((*port, chosen.1))
         })
         .collect();
+    // A container's own addresses are reachable from here only when the engine runs here.
+    let ips = if engine.endpoint.is_local() {
+        inspected.ips
+    } else {
+        Vec::new()
+    };
     Ok(ContainerInfo::new(
         inspected.id,
         inspected.name,
         engine.host.clone(),
         ports,
+        ips,
     ))
 }
 

@@ -73,6 +73,7 @@
 //! | `FIXTURES_PULL_TIMEOUT` | deadline of an image pull (default `10m`) |
 //! | `FIXTURES_CONTAINER_HOST` | host to connect to for published ports (overrides the above) |
 //! | `FIXTURES_DOCKER_BIND_IP` | host address ports are published on |
+//! | `FIXTURES_DOCKER_DIRECT=0` | never offer a container's own address ([`Container::direct_address`]) |
 //! | `FIXTURES_LOG=fixtures_docker=info` | log create / start / ready / adopt / remove |
 //!
 //! # Caveats

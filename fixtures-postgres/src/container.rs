@@ -134,19 +134,19 @@ pub(crate) async fn start(setup: &Setup) -> Result<PgServer, Error> {
         reason: "the Postgres container has no published port 5432".into(),
         hint: "check FIXTURES_POSTGRES_IMAGE".into(),
     })?;
+    // The container's own address when it answers: no port proxy copying every query.
+    let (host, port) = match container.direct_address(5432).await {
+        Some(addr) => (addr.ip().to_string(), addr.port()),
+        None => (container.host().to_owned(), port),
+    };
     tracing::info!(
         id = container.id(),
+        %host,
         port,
         adopted = container.adopted(),
         "Postgres container"
     );
-    let mut server = PgServer::from_parts(
-        Backend::Docker,
-        container.host().to_owned(),
-        port,
-        "postgres".into(),
-        password,
-    );
+    let mut server = PgServer::from_parts(Backend::Docker, host, port, "postgres".into(), password);
     server.adopted = container.adopted();
     Ok(server)
 }

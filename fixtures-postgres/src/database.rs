@@ -8,8 +8,12 @@ use sqlx::{Connection, PgConnection};
 /// A test's database: fresh (test scope) or its turn on a shared, cleaned one (module and suite
 /// scope).
 ///
-/// The pool it gives is built on the calling test's runtime, capped (`FIXTURES_PG_POOL_MAX`,
-/// default 4), and never shared with another test's runtime.
+/// Its pool is capped (`FIXTURES_PG_POOL_MAX`, default 4). Test scope: built on the calling
+/// test's runtime, connecting lazily. Module and suite scope: from a lane's second turn in a
+/// process on, the pool's connections are the lane's, kept from one test to the next (opened
+/// on the framework's background runtime; before each test every one is reset: settings,
+/// advisory locks, temporary tables, sequences' cached values, listens) — a test does not pay
+/// for new server processes and statement preparation each time.
 #[derive(Debug)]
 pub struct TestDb {
     name: String,
@@ -35,6 +39,19 @@ impl TestDb {
         }
     }
 
+    /// A turn's database whose pool is given: the lane's kept connections.
+    pub(crate) fn with_pool(
+        name: String,
+        url: String,
+        options: PgConnectOptions,
+        pool: PgPool,
+    ) -> TestDb {
+        let max = pool.options().get_max_connections();
+        let db = TestDb::new(name, url, options, max);
+        let _ = db.pool.set(pool);
+        db
+    }
+
     /// The database's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -50,7 +67,8 @@ impl TestDb {
         self.options.clone()
     }
 
-    /// The test's pool (made on first call, connecting lazily).
+    /// The test's pool (made on first call, connecting lazily, unless the turn came with the
+    /// lane's kept connections).
     ///
     /// # Panics
     ///
@@ -80,3 +98,7 @@ impl TestDb {
 /// The `application_name` of the tests' own connections (so that the framework can end them
 /// between tests without touching its own).
 pub(crate) const TEST_APPLICATION: &str = "fixtures-test";
+
+/// The `application_name` of a lane's kept test connections (ended between tests only when a
+/// test left one inside a transaction).
+pub(crate) const KEPT_APPLICATION: &str = "fixtures-test-kept";

@@ -4,17 +4,18 @@
 //! nextest run: a Postgres advisory lock per lane).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use fixtures_core::{Scope, Setup};
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, PgConnection};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, PgConnection, Postgres};
 use tokio::sync::{Mutex, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
 use crate::clean::{self, CleanOptions};
 use crate::config;
-use crate::database::{TEST_APPLICATION, TestDb};
+use crate::database::{KEPT_APPLICATION, TEST_APPLICATION, TestDb};
 use crate::error::Error;
 use crate::fresh::create_clone;
 use crate::mark::{self, Kind};
@@ -44,7 +45,7 @@ pub struct SharedDb {
     /// Turns in this process: one permit per lane.
     turns: Arc<Semaphore>,
     max_lanes: usize,
-    lanes: parking_lot::Mutex<Vec<Arc<Lane>>>,
+    lanes: Arc<parking_lot::Mutex<Vec<Arc<Lane>>>>,
     /// One lane opened at a time in this process.
     grow: Mutex<()>,
     /// The lanes this process opened, dropped at teardown by the run's owner.
@@ -58,6 +59,98 @@ struct Lane {
     name: String,
     /// The framework's connection: holds the turn (advisory lock) and cleans.
     conn: Arc<Mutex<PgConnection>>,
+    /// Turns this process had on the lane.
+    turns: AtomicU64,
+    /// The tests' connections kept from one turn to the next (this process).
+    kept: parking_lot::Mutex<Option<Kept>>,
+}
+
+/// A lane's kept test connections: a pool whose connections are all opened on the framework's
+/// background runtime (a connection opened on a test's runtime dies with it), so the pool is
+/// full before each test and the test never opens one; `opened` counts the connections it
+/// opened, so a test that made it open one (a connection lost during the test) is noticed and
+/// the pool is replaced.
+#[derive(Debug, Clone)]
+struct Kept {
+    pool: PgPool,
+    opened: Arc<AtomicU64>,
+}
+
+/// What every kept connection is put back to before a test: the session as a new one has it,
+/// prepared statements kept (they are the pool's statement cache).
+const RESET_SESSION: &str = "RESET ALL; SELECT pg_advisory_unlock_all(); DISCARD TEMP; \
+                             DISCARD SEQUENCES; UNLISTEN *";
+
+impl Kept {
+    fn new(options: &PgConnectOptions, max: u32) -> Kept {
+        let opened = Arc::new(AtomicU64::new(0));
+        let count = opened.clone();
+        let pool = PgPoolOptions::new()
+            .max_connections(max)
+            .min_connections(0)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            // Every connection is checked when it comes back (sqlx pings it) and reset before
+            // each test.
+            .test_before_acquire(false)
+            .acquire_timeout(TURN_DEADLINE)
+            .after_connect(move |_, _| {
+                count.fetch_add(1, Ordering::AcqRel);
+                Box::pin(async { Ok(()) })
+            })
+            .connect_lazy_with(options.clone().application_name(KEPT_APPLICATION));
+        Kept { pool, opened }
+    }
+
+    /// Opens what is missing (here, on the background runtime) and resets every connection;
+    /// returns the count of opened connections once the pool is full.
+    async fn ready(&self) -> Result<u64, sqlx::Error> {
+        let max = self.pool.options().get_max_connections() as usize;
+        let mut held: Vec<PoolConnection<Postgres>> = Vec::with_capacity(max);
+        while let Some(conn) = self.pool.try_acquire() {
+            held.push(conn);
+        }
+        // A connection that cannot be reset (ended at the last turn's end, inside a
+        // transaction) is closed and replaced; twice `max` failures is an error.
+        let mut failures = 0;
+        while held.len() < max {
+            held.push(self.pool.acquire().await?);
+        }
+        loop {
+            let results = futures_util::future::join_all(
+                held.iter_mut()
+                    .map(|c| sqlx::raw_sql(RESET_SESSION).execute(&mut **c)),
+            )
+            .await;
+            let mut bad = Vec::new();
+            for (i, r) in results.into_iter().enumerate().rev() {
+                if let Err(e) = r {
+                    failures += 1;
+                    if failures > 2 * max {
+                        return Err(e);
+                    }
+                    bad.push(i);
+                }
+            }
+            if bad.is_empty() {
+                break;
+            }
+            let mut again = Vec::with_capacity(bad.len());
+            for i in bad {
+                let mut conn = held.swap_remove(i);
+                conn.close_on_drop();
+                drop(conn);
+                again.push(self.pool.acquire());
+            }
+            // The fresh ones need no reset but get it with the others.
+            for conn in futures_util::future::join_all(again).await {
+                held.push(conn?);
+            }
+        }
+        let opened = self.opened.load(Ordering::Acquire);
+        drop(held);
+        Ok(opened)
+    }
 }
 
 /// The name of the run's shared database for `label` (a module path, or `suite`): its first
@@ -111,7 +204,7 @@ impl Databases {
                 url_prefix: server.url(""),
                 turns: Arc::new(Semaphore::new(max_lanes)),
                 max_lanes,
-                lanes: parking_lot::Mutex::new(Vec::new()),
+                lanes: Arc::new(parking_lot::Mutex::new(Vec::new())),
                 grow: Mutex::new(()),
                 opened: Arc::new(parking_lot::Mutex::new(Vec::new())),
                 next: AtomicUsize::new(0),
@@ -125,7 +218,19 @@ impl Databases {
             // in other processes, and the lanes go with the run's server (or the sweep).
             let pool = server.admin_pool();
             let opened = db.opened.clone();
+            let lanes = db.lanes.clone();
             setup.on_teardown_async("drop the shared database", move || async move {
+                // Every process closes its kept connections, without waiting: the last test's
+                // runtime, which ends after this teardown, may still hold one (ended by the
+                // drop below, or with the process).
+                let kept: Vec<Kept> = lanes
+                    .lock()
+                    .iter()
+                    .filter_map(|l| l.kept.lock().take())
+                    .collect();
+                for k in kept {
+                    fixtures_core::runtime::handle().spawn(async move { k.pool.close().await });
+                }
                 if fixtures_core::watchdog::run_owner()
                     != fixtures_core::watchdog::ProcessRef::current()
                 {
@@ -158,6 +263,27 @@ async fn try_lane(lane: &Lane) -> Result<Option<(OwnedMutexGuard<PgConnection>, 
         .await
         .map_err(Error::sql("waiting for the turn", &lane.name))?;
     Ok(Some((guard, free)))
+}
+
+impl Lane {
+    /// The lane's kept connections, full and reset, with the count of connections opened so
+    /// far; `None` (the test gets a pool of its own) when they cannot be made ready.
+    async fn kept_ready(&self, options: &PgConnectOptions, max: u32) -> Option<(Kept, u64)> {
+        let kept = self
+            .kept
+            .lock()
+            .get_or_insert_with(|| Kept::new(&options.clone().database(&self.name), max))
+            .clone();
+        match kept.ready().await {
+            Ok(opened) => Some((kept, opened)),
+            Err(e) => {
+                tracing::warn!(database = %self.name, "kept connections not ready ({e}); this test gets new ones");
+                self.kept.lock().take();
+                fixtures_core::runtime::handle().spawn(async move { kept.pool.close().await });
+                None
+            }
+        }
+    }
 }
 
 impl SharedDb {
@@ -218,6 +344,8 @@ impl SharedDb {
         Ok(Arc::new(Lane {
             name,
             conn: Arc::new(Mutex::new(conn)),
+            turns: AtomicU64::new(0),
+            kept: parking_lot::Mutex::new(None),
         }))
     }
 
@@ -320,15 +448,34 @@ impl SharedDb {
                 names::advisory_unlock(&mut guard, &lane.name).await;
                 return Err(e);
             }
-            tracing::debug!(database = %lane.name, ?waited, total = ?start.elapsed(), "turn taken, database clean");
+            let pool_max = config::pool_max()?;
+            // The lane's first turn in this process gets a pool of its own (under nextest a
+            // process has one test); from the second on, the lane's kept connections.
+            let kept = if lane.turns.fetch_add(1, Ordering::AcqRel) == 0 {
+                None
+            } else {
+                lane.kept_ready(&self.options, pool_max).await
+            };
+            tracing::debug!(database = %lane.name, ?waited, total = ?start.elapsed(), kept = ?kept.as_ref().map(|k| k.1), "turn taken, database clean");
             let key = lock_key(&lane.name);
             let name = lane.name.clone();
+            let ended = lane.clone();
+            let check = kept.clone();
             setup.on_teardown_async("end the turn on the shared database", move || async move {
-                // End the test's own connections (an open transaction would block the next clean),
-                // then give the turn back.
+                // A kept pool that opened a connection during the test (on the test's runtime,
+                // which ends with it) is replaced at the next turn.
+                if let Some((k, opened)) = check
+                    && k.opened.load(Ordering::Acquire) != opened
+                {
+                    ended.kept.lock().take();
+                    fixtures_core::runtime::handle().spawn(async move { k.pool.close().await });
+                }
+                // End the test's own connections and kept ones it left inside a transaction
+                // (an open transaction would block the next clean), then give the turn back.
                 let sql = format!(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() \
-                     AND pid <> pg_backend_pid() AND application_name = '{TEST_APPLICATION}'; \
+                     AND pid <> pg_backend_pid() AND (application_name = '{TEST_APPLICATION}' \
+                     OR (application_name = '{KEPT_APPLICATION}' AND state LIKE 'idle in transaction%')); \
                      SELECT pg_advisory_unlock({key})"
                 );
                 if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *guard).await {
@@ -337,12 +484,12 @@ impl SharedDb {
                 drop(guard);
                 drop(permit);
             });
-            Ok(TestDb::new(
-                lane.name.clone(),
-                format!("{}{}", self.url_prefix, lane.name),
-                self.options.clone().database(&lane.name),
-                config::pool_max()?,
-            ))
+            let options = self.options.clone().database(&lane.name);
+            let url = format!("{}{}", self.url_prefix, lane.name);
+            Ok(match kept {
+                Some((k, _)) => TestDb::with_pool(lane.name.clone(), url, options, k.pool),
+                None => TestDb::new(lane.name.clone(), url, options, pool_max),
+            })
         }
     }
 }

@@ -468,8 +468,29 @@ impl SqlxServer {
             "-qc",
             "SET password_encryption = 'md5'; ALTER ROLE postgres PASSWORD 'bench'",
         ])?;
+        // The same route as ours: the container's own address when it answers (no port proxy
+        // copying every query), else the published port.
+        let ip = docker(&[
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+            &server.name,
+        ])?;
+        let direct = ip.split_whitespace().find(|ip| {
+            ip.parse::<std::net::IpAddr>().is_ok_and(|ip| {
+                std::net::TcpStream::connect_timeout(
+                    &std::net::SocketAddr::new(ip, 5432),
+                    Duration::from_millis(250),
+                )
+                .is_ok()
+            })
+        });
+        let address = match direct {
+            Some(ip) => format!("{ip}:5432"),
+            None => format!("127.0.0.1:{port}"),
+        };
         let mut server = server;
-        server.url = format!("postgres://postgres:bench@127.0.0.1:{port}/postgres");
+        server.url = format!("postgres://postgres:bench@{address}/postgres");
         Ok(server)
     }
 }

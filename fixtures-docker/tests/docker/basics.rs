@@ -182,3 +182,22 @@ async fn a_container_is_usable_from_a_tests_own_runtime(web: Lease<Container>) {
         .map_or((-1, String::new()), |r| r);
     assert_ne!(code, 0, "a command that cannot run is reported, not hidden");
 }
+
+#[rstest::rstest]
+#[tokio::test]
+async fn a_local_engines_container_is_reached_at_its_own_address_too(web: Lease<Container>) {
+    let direct = web
+        .direct_address(8080)
+        .await
+        .expect("a local engine's container answers at its own address");
+    let published = web.address(8080).unwrap();
+    assert_ne!(direct.to_string(), published, "not the published port");
+    assert!(web.info().network_ips().contains(&direct.ip().to_string()));
+    let (code, body) =
+        tokio::task::spawn_blocking(move || common::http_get(&direct.to_string(), "/health"))
+            .await
+            .unwrap();
+    assert_eq!(code, 200, "{body}");
+    // A port nothing listens on is not offered.
+    assert_eq!(web.direct_address(8081).await, None);
+}

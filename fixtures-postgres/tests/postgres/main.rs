@@ -4,6 +4,7 @@
 
 mod children;
 mod isolation;
+mod sessions;
 mod setup_errors;
 
 use fixtures_postgres::{Databases, databases};

@@ -398,11 +398,13 @@ included. Our container's start and removal are inside the timed run. Runner def
 and nextest both run 2 tests at a time here.
 
 - **ours**: the Docker backend (`FIXTURES_PG_BACKEND=docker`), one container of `{image}` for the
-  run (tmpfs, fsync off, the password stored as md5), started inside the timed run.
+  run (tmpfs, fsync off, the password stored as md5), started inside the timed run, reached at
+  the container's own address (no port proxy), as fixtures-docker offers it on a local engine.
+  Module and suite scope keep a lane's test connections from one test to the next (reset).
 - **`#[sqlx::test]`** (`migrator = "examples::MIGRATOR"`): a database per test, the migrations
   applied per test, on one server the xtask starts *before* the timed run (a container of the same
   image with the same settings — tmpfs, fsync off, the password stored as md5 — given through
-  `DATABASE_URL`) and removes after it.
+  `DATABASE_URL`, at the container's own address like ours) and removes after it.
 - **testcontainers-rs** 0.28: each test starts a `GenericImage` container of the same image
   (tmpfs data, fsync off, the image's default SCRAM authentication; ready on the log line, then a
   real connection, since the line is logged twice on a fresh data directory), migrates, runs the

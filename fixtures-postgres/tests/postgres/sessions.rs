@@ -1,0 +1,80 @@
+//! Module and suite scope keep a lane's test connections from one turn to the next: what a
+//! test changed in its sessions is undone before the next test gets them.
+
+use std::collections::BTreeSet;
+
+use crate::pg::module_scope::{db, shared_db};
+
+/// One turn: every connection of the pool held at once, checked as a new session would be,
+/// then dirtied (a setting, a temporary table, an advisory lock, a listen). Returns the
+/// server processes behind them.
+async fn turn() -> BTreeSet<i32> {
+    let db = db::fixture().lease_async().await.unwrap();
+    let pool = db.pool();
+    let mut conns = Vec::new();
+    for _ in 0..pool.options().get_max_connections() {
+        conns.push(pool.acquire().await.unwrap());
+    }
+    let mut pids = BTreeSet::new();
+    for c in &mut conns {
+        let (pid, timeout, temp, locks, listens): (i32, String, bool, i64, i64) = sqlx::query_as(
+            "SELECT pg_backend_pid(), current_setting('statement_timeout'), \
+             to_regclass('pg_temp.scratch') IS NOT NULL, \
+             (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()), \
+             (SELECT count(*) FROM pg_listening_channels())",
+        )
+        .fetch_one(&mut **c)
+        .await
+        .unwrap();
+        assert_eq!(
+            timeout, "0",
+            "session {pid}: a setting survived the last test"
+        );
+        assert!(
+            !temp,
+            "session {pid}: a temporary table survived the last test"
+        );
+        assert_eq!(
+            locks, 0,
+            "session {pid}: an advisory lock survived the last test"
+        );
+        assert_eq!(listens, 0, "session {pid}: a LISTEN survived the last test");
+        sqlx::raw_sql(
+            "SET statement_timeout = '123s'; CREATE TEMP TABLE scratch (v int); \
+             SELECT pg_try_advisory_lock(4242); LISTEN fixtures_probe",
+        )
+        .execute(&mut **c)
+        .await
+        .unwrap();
+        pids.insert(pid);
+    }
+    drop(conns);
+    // Let the connections go back to the pool (sqlx returns them in tasks of this runtime).
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(
+        pool.num_idle(),
+        pids.len(),
+        "every connection back in the pool"
+    );
+    pids
+}
+
+#[tokio::test]
+async fn kept_connections_are_reset_between_tests() {
+    // The module's shared database, held for the whole test (the turns below lease `db`
+    // one after another).
+    let _shared = shared_db::fixture().lease_async().await.unwrap();
+    // The lane's first turn in a process: a pool of the test's own.
+    let first = turn().await;
+    // From the second on: the lane's kept connections, the same ones turn after turn.
+    let second = turn().await;
+    let third = turn().await;
+    assert!(
+        first.is_disjoint(&second),
+        "the first turn's connections are not kept"
+    );
+    assert_eq!(
+        second, third,
+        "the kept connections were replaced, not reused"
+    );
+}
