@@ -57,7 +57,15 @@
 //! On the servers it starts (Docker and local backends: throwaway, random password, loopback
 //! or a private socket only) the framework stores the password as md5: a SCRAM-SHA-256
 //! handshake costs a debug-build client ~50 ms of CPU per connection, md5 next to nothing.
-//! External servers are left as they are.
+//! External servers are left as they are. A Docker backend's server is reached at the
+//! container's own address when the engine runs on this machine (no port proxy copying every
+//! query; `FIXTURES_DOCKER_DIRECT=0` keeps the published port).
+//!
+//! Module and suite scope keep a lane's test connections from one test to the next in a
+//! process (from its second turn there): before each test every one is reset (`RESET ALL`,
+//! advisory locks released, `DISCARD TEMP`, `DISCARD SEQUENCES`, `UNLISTEN *`; prepared
+//! statements stay, they are the pool's cache), and one left inside a transaction is ended.
+//! A test therefore does not pay for new server processes and statement preparation.
 //!
 //! # Safety
 //! Every database the framework creates carries a mark (its comment); it refuses to clean or
