@@ -5,6 +5,8 @@
 //!   image, no pull);
 //! - the local backend (`FIXTURES_PG_BACKEND=local`): the cached `initdb`'d data directory
 //!   copied to tmpfs and a server started on it;
+//! - a container kept by an earlier run (`FIXTURES_REUSE=1`, what a developer's next run
+//!   does): adopted, the template found;
 //! - a second process of the same run (what every nextest process after the first does): the
 //!   server adopted, the template found.
 //!
@@ -38,7 +40,7 @@ fn clean_env(cmd: &mut Command) -> &mut Command {
 /// The first process of a run (role `start`) or a second one (role `join`): the server, then
 /// the first database; a `start` runs a `join` before it exits.
 async fn child(role: &str) -> Vec<String> {
-    let backend = std::env::var("FIXTURES_PG_BACKEND").unwrap_or_default();
+    let backend = variant();
     let mut lines = Vec::new();
     let start = Instant::now();
     let server = pg_server::fixture()
@@ -86,20 +88,59 @@ async fn child(role: &str) -> Vec<String> {
     lines
 }
 
+/// What the samples are named after: the backend, or `reused` (Docker, `FIXTURES_REUSE=1`).
+fn variant() -> String {
+    if std::env::var_os("FIXTURES_REUSE").is_some() {
+        "reused".into()
+    } else {
+        std::env::var("FIXTURES_PG_BACKEND").unwrap_or_default()
+    }
+}
+
+/// The running containers kept for reuse.
+fn kept_containers() -> Vec<String> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            "label=org.fixtures.reuse=true",
+        ])
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
 /// One run: a new process with a new run identity; its whole life measured from here.
+/// `backend` is `docker`, `local`, or `reused` (Docker with `FIXTURES_REUSE=1`).
 fn one_run(backend: &str, run: usize) -> Vec<(String, Duration)> {
     let started = Instant::now();
-    let out = clean_env(&mut Command::new(
-        std::env::current_exe().expect("this binary"),
-    ))
-    .env("BENCH_ROLE", "start")
-    .env("FIXTURES_PG_BACKEND", backend)
-    .env(
-        "FIXTURES_RUN_ID",
-        format!("bench-start-{}-{backend}-{run}", std::process::id()),
-    )
-    .output()
-    .expect("run the first process");
+    let mut cmd = Command::new(std::env::current_exe().expect("this binary"));
+    if backend == "reused" {
+        cmd.env("FIXTURES_REUSE", "1");
+    } else {
+        cmd.env_remove("FIXTURES_REUSE");
+    }
+    let out = clean_env(&mut cmd)
+        .env("BENCH_ROLE", "start")
+        .env(
+            "FIXTURES_PG_BACKEND",
+            if backend == "reused" {
+                "docker"
+            } else {
+                backend
+            },
+        )
+        .env(
+            "FIXTURES_RUN_ID",
+            format!("bench-start-{}-{backend}-{run}", std::process::id()),
+        )
+        .output()
+        .expect("run the first process");
     let whole = started.elapsed();
     assert!(
         out.status.success(),
@@ -163,10 +204,20 @@ async fn main() {
     let runs = if quick { 1 } else { 5 };
     let cache_before = local_cache_exists();
     let mut samples = Vec::new();
-    for backend in ["docker", "local"] {
+    let kept_before = kept_containers();
+    for backend in ["docker", "local", "reused"] {
+        // Not counted; for `reused`, it leaves the container the measured runs adopt.
         one_run(backend, 0);
         for run in 1..=runs {
             samples.extend(one_run(backend, run));
+        }
+    }
+    for id in kept_containers() {
+        if !kept_before.contains(&id) {
+            let _ = Command::new("docker")
+                .args(["rm", "-f", "-v", &id])
+                .stdout(Stdio::null())
+                .status();
         }
     }
 
@@ -186,6 +237,10 @@ async fn main() {
         (
             "local",
             "local binaries, cached data directory copied to tmpfs",
+        ),
+        (
+            "reused",
+            "container kept by an earlier run (`FIXTURES_REUSE=1`): adopted, template found, kept at exit",
         ),
     ] {
         println!(

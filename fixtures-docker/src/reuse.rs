@@ -79,7 +79,9 @@ pub(crate) async fn acquire(
         }
     }
     if let Some(c) = adopted {
-        refresh(engine, &c.id, &hash, expires_at).await?;
+        if c.name.trim_start_matches('/') != name_for(&hash, expires_at) {
+            refresh(engine, &c.id, &hash, expires_at).await?;
+        }
         let info = launch::describe(engine, &c.id).await?;
         let target = Target {
             engine,
@@ -95,17 +97,18 @@ pub(crate) async fn acquire(
     Ok((launch::launch(engine, spec, &name, &labels).await?, false))
 }
 
-/// Renames the container so that its idle time starts now.
+/// Renames the container so that its idle time starts now. Already named so (adopted or
+/// released within the same second): nothing to do.
 async fn refresh(engine: &Engine, id: &str, hash: &str, expires_at: u64) -> Result<(), Error> {
-    engine
-        .client
-        .rename(id, &name_for(hash, expires_at))
-        .await
-        .map_err(|e| Error::Engine {
+    match engine.client.rename(id, &name_for(hash, expires_at)).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.status == Some(400) && e.message.contains("same name") => Ok(()),
+        Err(e) => Err(Error::Engine {
             operation: "rename",
             container: id.to_owned(),
             cause: e.to_string(),
-        })
+        }),
+    }
 }
 
 /// This process is done with it: the idle clock starts now. The container stays.

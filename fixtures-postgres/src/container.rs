@@ -65,6 +65,9 @@ impl Image for PostgresImage {
             .tmpfs("/var/lib/postgresql/data", "rw,size=2g")
             .stop_timeout(Duration::from_secs(2))
             .startup_timeout(Duration::from_secs(90))
+            // With `FIXTURES_REUSE=1` the server outlives the run and the next run adopts it,
+            // templates included (see the crate docs).
+            .reuse(true)
             .wait_for(WaitFor::custom("SELECT 1", move |info: ContainerInfo| {
                 let password = password.clone();
                 async move {

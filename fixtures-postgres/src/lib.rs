@@ -40,6 +40,13 @@
 //! All processes of a run (nextest) share one server; it is stopped when the run ends, and a
 //! watchdog stops it if the run is killed.
 //!
+//! With `FIXTURES_REUSE=1` (opt-in, Docker backend) the container outlives the run and the
+//! next run adopts it in a few tens of milliseconds instead of starting one (~2 s), templates
+//! included: an edit-test loop skips the server start and the migrations. What a run made
+//! there (test and shared databases) is still dropped when the run ends, or swept by the next
+//! run if it was killed; the container is removed once idle for `FIXTURES_REUSE_TTL` (default
+//! `30m`, by the next run's sweep), or by hand (`docker rm -f` of the `fx-reuse-…` container).
+//!
 //! # Databases per scope
 //! - **test scope** (the cleanest): a clone of a template that has the migrations and seed
 //!   applied once (keyed by their hash, reused by later runs), with clones prepared ahead in
@@ -52,6 +59,10 @@
 //!   (an advisory lock per lane: across processes too); with `FIXTURES_PG_LANES=1` the tests
 //!   take turns on one database. Seed rows are emptied too: keep seed tables with
 //!   [`clean::CleanOptions::except`].
+//!   When a module's instance ends in the run's owner process, its lanes go to the next
+//!   module of the same template and cleaning options (cleaned before its first test, their
+//!   connections warm), unless a test ran DDL there (noticed by the cleaning's event trigger;
+//!   without a superuser nothing is handed on); they are dropped at exit.
 //!
 //! # Connections
 //! On the servers it starts (Docker and local backends: throwaway, random password, loopback
@@ -84,6 +95,7 @@
 //! | `FIXTURES_PG_WARM` | clones prepared ahead for test scope (4; 0: off) |
 //! | `FIXTURES_PG_LANES` | copies of a shared database used at once (the machine's parallelism) |
 //! | `FIXTURES_PG_KEEP_FAILED`, `FIXTURES_PG_KEEP_TTL` | keep failed tests' databases |
+//! | `FIXTURES_REUSE=1`, `FIXTURES_REUSE_TTL` | keep the Docker backend's server for the next run |
 #![deny(unsafe_code)]
 
 pub mod catalog;

@@ -2,6 +2,11 @@
 //! clean (emptied before its turn). Tests running at the same time get copies of it ("lanes"),
 //! one each; a test waits only when every lane is busy (also across the processes of a
 //! nextest run: a Postgres advisory lock per lane).
+//!
+//! When a module's instance ends in the run's owner process, its lanes are parked rather than
+//! dropped, if no DDL ran in them (the cleaning's event trigger counts DDL): the next module
+//! of the same template and cleaning options starts on them, cleaned before its first test
+//! like any turn, with their connections warm. Parked lanes are dropped at exit.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -51,12 +56,17 @@ pub struct SharedDb {
     /// The lanes this process opened, dropped at teardown by the run's owner.
     opened: Arc<parking_lot::Mutex<Vec<String>>>,
     next: AtomicUsize,
+    /// Which parked lanes it may take: template and cleaning options.
+    park_key: String,
 }
 
 /// One copy of the shared database.
 #[derive(Debug)]
 struct Lane {
     name: String,
+    /// The DDL count when it was prepared (`None`: DDL is not watched, as without a
+    /// superuser).
+    epoch: Option<i64>,
     /// The framework's connection: holds the turn (advisory lock) and cleans.
     conn: Arc<Mutex<PgConnection>>,
     /// Turns this process had on the lane.
@@ -153,6 +163,58 @@ impl Kept {
     }
 }
 
+/// The DDL count of a prepared database, when DDL is watched there.
+const EPOCH: &str = "SELECT CASE WHEN s.watch THEN (SELECT CASE WHEN is_called THEN last_value \
+                     ELSE 0 END FROM _fixtures.epoch) END FROM _fixtures.settings s";
+
+/// Lanes of ended module instances, waiting for the next module of the same key (template
+/// and cleaning options), in the run owner's process.
+static PARKED: parking_lot::Mutex<Vec<(String, Arc<Lane>)>> = parking_lot::Mutex::new(Vec::new());
+
+/// Whether the exit finalizer that drops the parked lanes is registered.
+static PARKED_DROPPED_AT_EXIT: std::sync::Once = std::sync::Once::new();
+
+fn take_parked(key: &str) -> Option<Arc<Lane>> {
+    let mut parked = PARKED.lock();
+    let i = parked.iter().position(|(k, _)| k == key)?;
+    Some(parked.swap_remove(i).1)
+}
+
+/// Parks `lane` for a later module; the first park registers the exit finalizer that drops
+/// them (it runs before the server's teardown, registered earlier).
+fn park(key: String, lane: Arc<Lane>, options: &PgConnectOptions) {
+    PARKED.lock().push((key, lane));
+    let options = options.clone();
+    PARKED_DROPPED_AT_EXIT.call_once(|| {
+        let _kept =
+            fixtures_core::finalizer::register("drop the parked shared databases", move || {
+                let lanes: Vec<Arc<Lane>> = PARKED.lock().drain(..).map(|(_, l)| l).collect();
+                if lanes.is_empty() {
+                    return;
+                }
+                tokio::runtime::Handle::current().block_on(async move {
+                    let mut admin = match PgConnection::connect_with(&options).await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            tracing::warn!("dropping the parked shared databases: {e}");
+                            return;
+                        }
+                    };
+                    for lane in lanes {
+                        if let Some(k) = lane.kept.lock().take() {
+                            fixtures_core::runtime::handle()
+                                .spawn(async move { k.pool.close().await });
+                        }
+                        if let Err(e) = mark::drop_ours(&mut admin, &lane.name).await {
+                            tracing::warn!("cannot drop shared database {}: {e}", lane.name);
+                        }
+                    }
+                    let _ = admin.close().await;
+                });
+            });
+    });
+}
+
 /// The name of the run's shared database for `label` (a module path, or `suite`): its first
 /// lane.
 pub(crate) fn shared_name(label: &str, template: &str) -> String {
@@ -194,6 +256,7 @@ impl Databases {
                 _ => setup.instance().to_owned(),
             };
             let max_lanes = config::lanes()? as usize;
+            let park_key = format!("{template}\n{:?}", self.clean);
             let db = SharedDb {
                 name: shared_name(&label, &template),
                 label,
@@ -208,10 +271,17 @@ impl Databases {
                 grow: Mutex::new(()),
                 opened: Arc::new(parking_lot::Mutex::new(Vec::new())),
                 next: AtomicUsize::new(0),
+                park_key,
             };
-            let mut admin = server.admin_conn().await?;
-            let first = db.open_lane(&mut admin, 0).await?;
-            server.recycle(admin).await;
+            let first = match db.unpark() {
+                Some(lane) => lane,
+                None => {
+                    let mut admin = server.admin_conn().await?;
+                    let first = db.open_lane(&mut admin, 0).await?;
+                    server.recycle(admin).await;
+                    first
+                }
+            };
             db.lanes.lock().push(first);
 
             // Dropped by the run's owner when this instance ends; under nextest the run goes on
@@ -219,25 +289,33 @@ impl Databases {
             let pool = server.admin_pool();
             let opened = db.opened.clone();
             let lanes = db.lanes.clone();
+            let options = db.options.clone();
+            let key = db.park_key.clone();
+            let module = setup.scope() == Scope::Module;
             setup.on_teardown_async("drop the shared database", move || async move {
-                // Every process closes its kept connections, without waiting: the last test's
-                // runtime, which ends after this teardown, may still hold one (ended by the
-                // drop below, or with the process).
-                let kept: Vec<Kept> = lanes
-                    .lock()
-                    .iter()
-                    .filter_map(|l| l.kept.lock().take())
-                    .collect();
-                for k in kept {
-                    fixtures_core::runtime::handle().spawn(async move { k.pool.close().await });
+                let owner = fixtures_core::watchdog::run_owner()
+                    == fixtures_core::watchdog::ProcessRef::current();
+                let all: Vec<Arc<Lane>> = std::mem::take(&mut *lanes.lock());
+                // The owner parks a module's lanes for the next module, unless DDL ran there.
+                let mut parked = Vec::new();
+                for lane in all {
+                    if owner && module && lane.schema_unchanged().await {
+                        parked.push(lane.name.clone());
+                        park(key.clone(), lane, &options);
+                        continue;
+                    }
+                    // Kept connections are closed without waiting: the last test's runtime,
+                    // which ends after this teardown, may still hold one (ended by the drop
+                    // below, or with the process).
+                    if let Some(k) = lane.kept.lock().take() {
+                        fixtures_core::runtime::handle().spawn(async move { k.pool.close().await });
+                    }
                 }
-                if fixtures_core::watchdog::run_owner()
-                    != fixtures_core::watchdog::ProcessRef::current()
-                {
+                if !owner {
                     return;
                 }
                 let names = std::mem::take(&mut *opened.lock());
-                for name in names {
+                for name in names.into_iter().filter(|n| !parked.contains(n)) {
                     let dropped = match pool.acquire().await {
                         Ok(mut admin) => mark::drop_ours(&mut admin, &name).await,
                         Err(e) => Err(Error::sql("connecting", "postgres")(e)),
@@ -266,6 +344,18 @@ async fn try_lane(lane: &Lane) -> Result<Option<(OwnedMutexGuard<PgConnection>, 
 }
 
 impl Lane {
+    /// True when no DDL ran in the lane since it was prepared (false when not known).
+    async fn schema_unchanged(&self) -> bool {
+        let Some(epoch) = self.epoch else {
+            return false;
+        };
+        let mut conn = self.conn.lock().await;
+        matches!(
+            sqlx::query_scalar::<_, Option<i64>>(EPOCH).fetch_one(&mut *conn).await,
+            Ok(Some(now)) if now == epoch
+        )
+    }
+
     /// The lane's kept connections, full and reset, with the count of connections opened so
     /// far; `None` (the test gets a pool of its own) when they cannot be made ready.
     async fn kept_ready(&self, options: &PgConnectOptions, max: u32) -> Option<(Kept, u64)> {
@@ -290,6 +380,14 @@ impl SharedDb {
     /// The name of its first lane (the others are named after it, with the lane's number).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// A parked lane of an ended module of the same key, now this instance's.
+    fn unpark(&self) -> Option<Arc<Lane>> {
+        let lane = take_parked(&self.park_key)?;
+        self.opened.lock().push(lane.name.clone());
+        tracing::info!(database = %lane.name, "shared database taken over from an ended module");
+        Some(lane)
     }
 
     /// Opens lane `k`: finds the run's copy or creates it from the template (under an
@@ -340,9 +438,15 @@ impl SharedDb {
         clean::prepare(&mut conn, &self.clean)
             .await
             .map_err(Error::sql("preparing for cleaning", &name))?;
+        let epoch = sqlx::query_scalar::<_, Option<i64>>(EPOCH)
+            .fetch_one(&mut conn)
+            .await
+            .ok()
+            .flatten();
         tracing::info!(database = %name, lane = k, created, "shared database");
         Ok(Arc::new(Lane {
             name,
+            epoch,
             conn: Arc::new(Mutex::new(conn)),
             turns: AtomicU64::new(0),
             kept: parking_lot::Mutex::new(None),
@@ -368,6 +472,15 @@ impl SharedDb {
             let k = self.lanes.lock().len();
             if k >= self.max_lanes {
                 break;
+            }
+            if let Some(lane) = self.unpark() {
+                self.lanes.lock().push(lane.clone());
+                match try_lane(&lane).await? {
+                    Some((guard, true)) => return Ok((lane, guard)),
+                    Some((guard, false)) => _ = fallback.get_or_insert((lane, guard)),
+                    None => {}
+                }
+                continue;
             }
             let mut admin = PgConnection::connect_with(&self.options)
                 .await

@@ -11,7 +11,7 @@
 //! The full run writes BENCHMARKS.md; `--quick` (what CI runs) runs a few tests of each kind,
 //! prints the same report and writes nothing.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -28,7 +28,7 @@ use sampler::Sampler;
 /// The image every container of the benchmarks runs.
 pub(crate) const IMAGE: &str = "fixtures-local/postgres:15";
 
-/// One of the five ways to run the 200 tests.
+/// One of the ways to run the 200 tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Target {
     TestScope,
@@ -36,23 +36,37 @@ pub(crate) enum Target {
     SuiteScope,
     SqlxTest,
     Testcontainers,
+    /// Ours on a server kept by an earlier run (`FIXTURES_REUSE=1`), like the `#[sqlx::test]`
+    /// server started before the timed run.
+    Reused(Scope),
+}
+
+/// Our scopes, for [`Target::Reused`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Scope {
+    Test,
+    Module,
+    Suite,
 }
 
 impl Target {
-    pub(crate) const ALL: [Target; 5] = [
+    pub(crate) const ALL: [Target; 8] = [
         Target::TestScope,
         Target::ModuleScope,
         Target::SuiteScope,
         Target::SqlxTest,
         Target::Testcontainers,
+        Target::Reused(Scope::Test),
+        Target::Reused(Scope::Module),
+        Target::Reused(Scope::Suite),
     ];
 
     /// The test target in `bench-suite/tests/`.
     fn test(self) -> &'static str {
         match self {
-            Target::TestScope => "ours_test_scope",
-            Target::ModuleScope => "ours_module_scope",
-            Target::SuiteScope => "ours_suite_scope",
+            Target::TestScope | Target::Reused(Scope::Test) => "ours_test_scope",
+            Target::ModuleScope | Target::Reused(Scope::Module) => "ours_module_scope",
+            Target::SuiteScope | Target::Reused(Scope::Suite) => "ours_suite_scope",
             Target::SqlxTest => "sqlx_test",
             Target::Testcontainers => "testcontainers_rs",
         }
@@ -65,13 +79,18 @@ impl Target {
             Target::SuiteScope => "ours, suite scope (cleaned)",
             Target::SqlxTest => "`#[sqlx::test]` (database + migrations per test)",
             Target::Testcontainers => "testcontainers-rs (container per test)",
+            Target::Reused(Scope::Test) => "ours, test scope, server reused (`FIXTURES_REUSE=1`)",
+            Target::Reused(Scope::Module) => {
+                "ours, module scope, server reused (`FIXTURES_REUSE=1`)"
+            }
+            Target::Reused(Scope::Suite) => "ours, suite scope, server reused (`FIXTURES_REUSE=1`)",
         }
     }
 
     pub(crate) fn ours(self) -> bool {
         matches!(
             self,
-            Target::TestScope | Target::ModuleScope | Target::SuiteScope
+            Target::TestScope | Target::ModuleScope | Target::SuiteScope | Target::Reused(_)
         )
     }
 }
@@ -383,6 +402,71 @@ fn suites(built: &Built, quick: bool, reps: usize) -> Result<Vec<SuiteRun>> {
     Ok(runs)
 }
 
+/// Our server kept for reuse: an untimed run of one test with `FIXTURES_REUSE=1` leaves it
+/// (migrated template and warm clones included) for the timed run, which adopts it; removed
+/// after the timed run.
+struct ReusedServer {
+    ids: BTreeSet<String>,
+}
+
+impl ReusedServer {
+    fn start(built: &Built, target: Target) -> Result<ReusedServer> {
+        let before = reused_containers()?;
+        let exe = built
+            .executables
+            .get(target.test())
+            .ok_or_else(|| format!("no test binary was built for {}", target.test()))?;
+        let out = Command::new(exe)
+            .args(["--ignored", "--exact", "m00::t000"])
+            .current_dir(root().join("bench-suite"))
+            .env("CARGO_MANIFEST_DIR", root().join("bench-suite"))
+            .env("CARGO_PKG_NAME", "bench-suite")
+            .envs(ours_env())
+            .env("FIXTURES_REUSE", "1")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("{}: {e}", exe.display()))?;
+        let ids: BTreeSet<String> = reused_containers()?.difference(&before).cloned().collect();
+        let server = ReusedServer { ids };
+        if !out.status.success() || server.ids.len() != 1 {
+            return Err(format!(
+                "the run that leaves a server for reuse: {}, {} new kept containers:\n{}{}",
+                out.status,
+                server.ids.len(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(server)
+    }
+}
+
+impl Drop for ReusedServer {
+    fn drop(&mut self) {
+        for id in &self.ids {
+            let _ = docker(&["rm", "-f", "-v", id]);
+        }
+    }
+}
+
+/// The running containers of the benchmark image kept for reuse.
+fn reused_containers() -> Result<BTreeSet<String>> {
+    let ancestor = format!("ancestor={IMAGE}");
+    Ok(docker(&[
+        "ps",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        "label=org.fixtures.reuse=true",
+        "--filter",
+        &ancestor,
+    ])?
+    .lines()
+    .map(|l| l.trim().to_owned())
+    .filter(|l| !l.is_empty())
+    .collect())
+}
+
 /// The `#[sqlx::test]` server: a container of the same image with the same settings as ours
 /// (tmpfs data, fsync off, md5 password), started before the timed run and removed after it.
 struct SqlxServer {
@@ -525,6 +609,10 @@ fn suite(built: &Built, target: Target, runner: Runner, quick: bool) -> Result<S
         Target::SqlxTest => Some(SqlxServer::start()?),
         _ => None,
     };
+    let reused = match target {
+        Target::Reused(_) => Some(ReusedServer::start(built, target)?),
+        _ => None,
+    };
     let mut cmd = match runner {
         // What `cargo test --test NAME -- --ignored FILTERS` runs, in the crate's folder.
         Runner::CargoTest => {
@@ -556,6 +644,9 @@ fn suite(built: &Built, target: Target, runner: Runner, quick: bool) -> Result<S
     cmd.envs(ours_env())
         .env("BENCH_SUITE_LABEL", sampler::bench_id())
         .stdin(Stdio::null());
+    if reused.is_some() {
+        cmd.env("FIXTURES_REUSE", "1");
+    }
     if let Some(s) = &sqlx_server {
         cmd.env("DATABASE_URL", &s.url);
     }
@@ -573,12 +664,14 @@ fn suite(built: &Built, target: Target, runner: Runner, quick: bool) -> Result<S
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let mut child = cmd.spawn().map_err(|e| format!("{shown}: {e}"))?;
-    let sampler = Sampler::start(child.id(), stop.clone());
+    let kept = reused.as_ref().map(|r| r.ids.clone()).unwrap_or_default();
+    let sampler = Sampler::start(child.id(), kept, stop.clone());
     let status = child.wait().map_err(|e| format!("{shown}: {e}"))?;
     let wall = start.elapsed();
     stop.store(true, Ordering::Release);
     let sampled = sampler.finish();
     drop(sqlx_server);
+    drop(reused);
     let left_behind = sampler::wait_gone(&sampled.containers, Duration::from_secs(60));
     let output = std::fs::read_to_string(&log).unwrap_or_default();
     let _ = std::fs::remove_file(&log);

@@ -10,24 +10,11 @@ use rstest::rstest;
 
 /// This binary as a child that joins this process's run (same run id and owner: same server).
 fn child(args: &[&str]) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    for v in [
-        "NEXTEST",
-        "NEXTEST_TEST_PHASE",
-        "NEXTEST_TEST_NAME",
-        "NEXTEST_EXECUTION_MODE",
-    ] {
-        cmd.env_remove(v);
-    }
-    cmd.args(args)
-        .env("FIXTURES_RUN_ID", fixtures_core::run_id())
-        .env(
-            "FIXTURES_RUN_OWNER",
-            fixtures_core::watchdog::run_owner().to_string(),
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut cmd = own_run(args);
+    cmd.env("FIXTURES_RUN_ID", fixtures_core::run_id()).env(
+        "FIXTURES_RUN_OWNER",
+        fixtures_core::watchdog::run_owner().to_string(),
+    );
     cmd
 }
 
@@ -326,6 +313,254 @@ async fn an_external_server_only_gets_databases_of_our_own(pg_server: Lease<PgSe
     .execute(&mut admin)
     .await
     .unwrap();
+}
+
+/// Prints what this run found on its server (run as a child, by
+/// `reuse_keeps_the_server_for_the_next_run`): the server's address and start time, the
+/// backend that migrated the template, this test's database, and how many databases are left
+/// of the names given in `REUSE_PROBE_GONE`.
+#[rstest]
+#[ignore = "run by children::reuse_keeps_the_server_for_the_next_run"]
+#[tokio::test]
+async fn report_reused_server(
+    #[from(crate::pg::test_scope::db)] db: Lease<TestDb>,
+    pg_server: Lease<PgServer>,
+) {
+    let mut admin = pg_server.admin().await.unwrap();
+    let started: String = sqlx::query_scalar("SELECT pg_postmaster_start_time()::text")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    let gone = std::env::var("REUSE_PROBE_GONE").unwrap_or_default();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
+        .bind(&gone)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    println!(
+        "REUSE-PROBE host={} started={started} origin={} db={} left={left}",
+        pg_server.host(),
+        origin(&db).await,
+        db.name()
+    );
+}
+
+/// Removes a container and a folder when the test ends, passed or failed.
+struct Cleanup {
+    container: Option<String>,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(id) = &self.container {
+            let _ = Command::new("docker")
+                .args(["rm", "-f", "-v", id])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// This binary as a child that is a run of its own (its own run id, itself the owner).
+fn own_run(args: &[&str]) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    for v in [
+        "NEXTEST",
+        "NEXTEST_TEST_PHASE",
+        "NEXTEST_TEST_NAME",
+        "NEXTEST_EXECUTION_MODE",
+        "NEXTEST_RUN_ID",
+        "FIXTURES_RUN_ID",
+        "FIXTURES_RUN_OWNER",
+    ] {
+        cmd.env_remove(v);
+    }
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// The `report_reused_server` child's report, as `key → value`.
+fn reuse_probe(state: &std::path::Path, gone: &str) -> std::collections::HashMap<String, String> {
+    // A run of its own each time, on a Docker server kept for the next run; a state folder of
+    // its own (its own password, so its own container).
+    let mut cmd = own_run(&[
+        "--ignored",
+        "--exact",
+        "children::report_reused_server",
+        "--nocapture",
+    ]);
+    cmd.env_remove("FIXTURES_PG_URL")
+        .env("FIXTURES_PG_BACKEND", "docker")
+        .env("FIXTURES_REUSE", "1")
+        .env("FIXTURES_STATE_DIR", state)
+        .env("REUSE_PROBE_GONE", gone);
+    let out = run(&mut cmd, Duration::from_secs(180));
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("REUSE-PROBE "))
+        .unwrap_or_else(|| panic!("the child reports:\n{}", text(&out)));
+    line.split(' ')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// The ids of running containers of ours kept for reuse whose address is `host`.
+fn reused_at(host: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            "label=org.fixtures.reuse=true",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter(|id| {
+            let ip = Command::new("docker")
+                .args([
+                    "inspect",
+                    "-f",
+                    "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+                    id,
+                ])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&ip.stdout)
+                .split_whitespace()
+                .any(|a| a == host)
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `FIXTURES_REUSE=1`: the Docker backend's server outlives a run and the next run adopts it
+/// (same server, template not migrated again), while the databases the first run made are
+/// gone.
+#[test]
+fn reuse_keeps_the_server_for_the_next_run() {
+    let state = std::env::temp_dir().join(format!("fx-reuse-test-{}", std::process::id()));
+    let mut cleanup = Cleanup {
+        container: None,
+        dir: state.clone(),
+    };
+    let first = reuse_probe(&state, "");
+    let kept = reused_at(&first["host"]);
+    assert_eq!(
+        kept.len(),
+        1,
+        "one container kept for reuse at {}: {kept:?}",
+        first["host"]
+    );
+    cleanup.container = Some(kept[0].clone());
+
+    let second = reuse_probe(&state, &first["db"]);
+    assert_eq!(
+        second["started"], first["started"],
+        "the server was not adopted"
+    );
+    assert_eq!(
+        second["origin"], first["origin"],
+        "the template was migrated again"
+    );
+    assert_eq!(second["left"], "0", "the first run's database is left");
+    assert_ne!(second["db"], first["db"]);
+    assert_eq!(
+        reused_at(&second["host"]),
+        kept,
+        "the container is kept again"
+    );
+}
+
+/// Four modules on module scope, run one after the other by a child that is a run of its own
+/// (on this run's server, as an external one): each test prints its database.
+mod park_probe {
+    macro_rules! probe {
+        ($m:ident, $body:ident) => {
+            pub mod $m {
+                use fixtures_core::prelude::*;
+                use fixtures_postgres::TestDb;
+                use rstest::rstest;
+
+                use crate::pg::module_scope::db;
+
+                #[rstest]
+                #[ignore = "run by children::an_ended_modules_database_is_taken_over_by_the_next"]
+                #[tokio::test]
+                async fn t(db: Lease<TestDb>) {
+                    println!("PARK-PROBE {} {}", stringify!($m), db.name());
+                    crate::isolation::write_and_check_alone(&db).await;
+                    super::$body(db.pool()).await;
+                }
+            }
+        };
+    }
+
+    async fn nothing(_: sqlx::PgPool) {}
+
+    async fn ddl(pool: sqlx::PgPool) {
+        sqlx::query("CREATE TABLE made_by_a_test (id int)")
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+
+    probe!(m1, nothing);
+    probe!(m2, nothing);
+    probe!(m3_ddl, ddl);
+    probe!(m4, nothing);
+}
+
+/// In a run's owner process, a module's lanes outlive it: the next module of the same template
+/// starts on them (cleaned), unless DDL ran there; the process drops them at exit.
+#[rstest]
+#[tokio::test]
+async fn an_ended_modules_database_is_taken_over_by_the_next(pg_server: Lease<PgServer>) {
+    let mut cmd = own_run(&[
+        "--ignored",
+        "--test-threads=1",
+        "--nocapture",
+        "children::park_probe::",
+    ]);
+    cmd.env("FIXTURES_PG_URL", pg_server.url("postgres"));
+    let out = run_cmd(&mut cmd);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let seen: std::collections::HashMap<&str, &str> = stdout
+        .lines()
+        .filter_map(|l| Some(&l[l.find("PARK-PROBE ")? + "PARK-PROBE ".len()..]))
+        .filter_map(|l| l.split_once(' '))
+        .collect();
+    assert_eq!(seen.len(), 4, "{}", text(&out));
+    assert_eq!(
+        seen["m2"], seen["m1"],
+        "the second module did not take the first one's database"
+    );
+    assert_eq!(seen["m3_ddl"], seen["m1"]);
+    assert_ne!(
+        seen["m4"], seen["m3_ddl"],
+        "a database where a test ran DDL was handed on"
+    );
+    let mut admin = pg_server.admin().await.unwrap();
+    for name in seen.values() {
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
+            .bind(name)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "{name} outlived the run that made it");
+    }
 }
 
 fn run_cmd(cmd: &mut Command) -> Output {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::time::Duration;
 
-use super::{Results, Runner, Summary, Target, summarise};
+use super::{Results, Runner, Scope, Summary, Target, summarise};
 
 /// BENCHMARKS.md below this line is written by hand and kept when the figures are regenerated.
 pub(crate) const KEPT_MARKER: &str =
@@ -144,8 +144,9 @@ fn verdict(met: bool) -> &'static str {
 struct Figures {
     clean: Vec<(usize, Option<f64>, Option<f64>)>,
     fresh_warm: Option<f64>,
-    /// (runner, test-scope ratio, module-scope ratio) vs `#[sqlx::test]`.
-    ratios: Vec<(Runner, Option<f64>, Option<f64>)>,
+    /// Per runner, the test- and module-scope ratios vs `#[sqlx::test]`: our server started
+    /// in the timed run, and reused (started before it, as `#[sqlx::test]`'s).
+    ratios: Vec<(Runner, [Ratio; 2])>,
     nextest_peaks: Vec<(Target, usize)>,
 }
 
@@ -170,8 +171,16 @@ fn figures(r: &Results) -> Figures {
             .map(|runner| {
                 (
                     runner,
-                    ratio(Target::TestScope, runner),
-                    ratio(Target::ModuleScope, runner),
+                    [
+                        Ratio {
+                            started: ratio(Target::TestScope, runner),
+                            reused: ratio(Target::Reused(Scope::Test), runner),
+                        },
+                        Ratio {
+                            started: ratio(Target::ModuleScope, runner),
+                            reused: ratio(Target::Reused(Scope::Module), runner),
+                        },
+                    ],
                 )
             })
             .collect(),
@@ -180,6 +189,33 @@ fn figures(r: &Results) -> Figures {
             .filter(|t| t.ours())
             .filter_map(|t| sums.get(&(t, Runner::Nextest)).map(|s| (t, s.peak)))
             .collect(),
+    }
+}
+
+/// A ratio vs `#[sqlx::test]` with our server started inside the timed run, and with it
+/// reused.
+#[derive(Debug, Clone, Copy)]
+struct Ratio {
+    started: Option<f64>,
+    reused: Option<f64>,
+}
+
+impl Ratio {
+    /// The like-for-like figure (the `#[sqlx::test]` server is started before its timed run):
+    /// reused when measured.
+    fn judged(&self) -> Option<f64> {
+        self.reused.or(self.started)
+    }
+
+    fn show(&self) -> String {
+        match self.reused {
+            Some(_) => format!(
+                "{} with the server reused (like `#[sqlx::test]`'s, started before the run); {} with our server's start inside the run",
+                x(self.reused),
+                x(self.started)
+            ),
+            None => x(self.started),
+        }
     }
 }
 
@@ -224,18 +260,18 @@ fn targets(r: &Results) -> String {
             out += "| fresh database wait ≤ 15 ms median, warm pool | not measured | **MISSED** |\n"
         }
     }
-    for (runner, test, module) in &f.ratios {
+    for (runner, [test, module]) in &f.ratios {
         out += &format!(
             "| 200 tests ≥ 5× faster than `#[sqlx::test]`, test scope, {} | {} | {} |\n",
             runner.label(),
-            x(*test),
-            verdict(test.is_some_and(|v| v >= 5.0))
+            test.show(),
+            verdict(test.judged().is_some_and(|v| v >= 5.0))
         );
         out += &format!(
             "| 200 tests ≥ 20× faster than `#[sqlx::test]`, module scope, {} | {} | {} |\n",
             runner.label(),
-            x(*module),
-            verdict(module.is_some_and(|v| v >= 20.0))
+            module.show(),
+            verdict(module.judged().is_some_and(|v| v >= 20.0))
         );
     }
     let peaks: Vec<String> = f
@@ -394,13 +430,19 @@ each test `#[ignore]`d so that workspace runs skip them; run with `--ignored` (n
 binary run as `cargo test --test NAME -- --ignored` runs it (cargo's own start left out, so that
 a rebuild or another build's lock cannot slip in); under nextest, `cargo nextest run
 --run-ignored only` on that build (`--binaries-metadata`/`--cargo-metadata`), its listing
-included. Our container's start and removal are inside the timed run. Runner defaults: libtest
+included. Our container's start and removal are inside the timed run, except in the rows "server
+reused". Runner defaults: libtest
 and nextest both run 2 tests at a time here.
 
 - **ours**: the Docker backend (`FIXTURES_PG_BACKEND=docker`), one container of `{image}` for the
   run (tmpfs, fsync off, the password stored as md5), started inside the timed run, reached at
   the container's own address (no port proxy), as fixtures-docker offers it on a local engine.
   Module and suite scope keep a lane's test connections from one test to the next (reset).
+- **ours, server reused**: the same, with `FIXTURES_REUSE=1`: an untimed run of one test
+  (`m00::t000`) leaves its container (migrated template and warm clones included) and the timed
+  run adopts it, as a developer's second run does; the xtask removes the container after the
+  timed run. This is the like-for-like comparison with `#[sqlx::test]`, whose server is started
+  before its timed run too.
 - **`#[sqlx::test]`** (`migrator = "examples::MIGRATOR"`): a database per test, the migrations
   applied per test, on one server the xtask starts *before* the timed run (a container of the same
   image with the same settings — tmpfs, fsync off, the password stored as md5 — given through
@@ -413,7 +455,7 @@ and nextest both run 2 tests at a time here.
   is extrapolated (×5), as labelled.
 
 Servers alive at peak: sampled every ~100 ms (containers of the image that belong to the run,
-plus local servers of ours started during it).
+or were left for it to reuse, plus local servers of ours started during it).
 
 {suites}
 ## 3. Suite start (bench-suite `startup` bench)

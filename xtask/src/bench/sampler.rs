@@ -38,13 +38,14 @@ pub(crate) struct Sampler {
 }
 
 impl Sampler {
-    /// Samples the tree of `root` (the runner's process) until `stop`.
-    pub(crate) fn start(root: u32, stop: Arc<AtomicBool>) -> Sampler {
+    /// Samples the tree of `root` (the runner's process) until `stop`; `kept` are containers
+    /// an earlier run left for this one (counted while they run).
+    pub(crate) fn start(root: u32, kept: BTreeSet<String>, stop: Arc<AtomicBool>) -> Sampler {
         let thread = std::thread::spawn(move || {
             let mut sampled = Sampled::default();
             while !stop.load(Ordering::Acquire) {
                 let tree = descendants(root);
-                let mine = run_containers(&tree);
+                let mine = run_containers(&tree, &kept);
                 let local = local_servers()
                     .values()
                     .filter(|owner| tree.contains(owner))
@@ -98,8 +99,9 @@ fn descendants(root: u32) -> BTreeSet<u32> {
     tree
 }
 
-/// The running containers of the image that belong to the run whose processes are `tree`.
-fn run_containers(tree: &BTreeSet<u32>) -> BTreeSet<String> {
+/// The running containers of the image that belong to the run whose processes are `tree`, or
+/// are among `kept`.
+fn run_containers(tree: &BTreeSet<u32>, kept: &BTreeSet<String>) -> BTreeSet<String> {
     let format = format!(
         "{{{{.ID}}}}\t{{{{.Label \"org.fixtures.run-owner\"}}}}\t{{{{.Label \"{BENCH_LABEL}\"}}}}"
     );
@@ -120,7 +122,8 @@ fn run_containers(tree: &BTreeSet<u32>) -> BTreeSet<String> {
             let mut f = line.split('\t');
             let (id, owner, bench) = (f.next()?, f.next().unwrap_or(""), f.next().unwrap_or(""));
             let owner_pid = owner.split(':').next().and_then(|p| p.parse::<u32>().ok());
-            let ours = bench == me || owner_pid.is_some_and(|p| tree.contains(&p));
+            let ours =
+                bench == me || owner_pid.is_some_and(|p| tree.contains(&p)) || kept.contains(id);
             ours.then(|| id.to_owned())
         })
         .collect()
