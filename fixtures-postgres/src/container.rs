@@ -129,6 +129,46 @@ fn machine_password() -> Result<String, Error> {
     Ok(password)
 }
 
+/// The file in the run's folder where the process that started (or adopted) the run's
+/// container leaves its address for the run's later processes (nextest's): they connect to it
+/// without asking the engine, and without sweeping again.
+const RUN_MARKER: &str = "pg-docker-server";
+
+/// The run's server as an earlier process of the run left it (same image); `None` when this
+/// is the run's first process. The caller checks that it answers.
+pub(crate) fn joined() -> Option<PgServer> {
+    let text =
+        std::fs::read_to_string(fixtures_core::watchdog::run_dir().ok()?.join(RUN_MARKER)).ok()?;
+    let mut lines = text.lines();
+    let (image, host, port) = (lines.next()?, lines.next()?, lines.next()?.parse().ok()?);
+    if image != std::env::var("FIXTURES_POSTGRES_IMAGE").unwrap_or_else(|_| "postgres:15".into()) {
+        return None;
+    }
+    let password = machine_password().ok()?;
+    let mut server = PgServer::from_parts(
+        Backend::Docker,
+        host.to_owned(),
+        port,
+        "postgres".into(),
+        password,
+    );
+    server.adopted = true;
+    server.joined = true;
+    Some(server)
+}
+
+/// Leaves the server's address for the run's later processes (see [`joined`]).
+fn leave_marker(host: &str, port: u16) {
+    let Ok(dir) = fixtures_core::watchdog::run_dir() else {
+        return;
+    };
+    let image = std::env::var("FIXTURES_POSTGRES_IMAGE").unwrap_or_else(|_| "postgres:15".into());
+    let tmp = dir.join(format!("{RUN_MARKER}.{}", std::process::id()));
+    if std::fs::write(&tmp, format!("{image}\n{host}\n{port}\n")).is_ok() {
+        let _ = std::fs::rename(&tmp, dir.join(RUN_MARKER));
+    }
+}
+
 pub(crate) async fn start(setup: &Setup) -> Result<PgServer, Error> {
     let password = machine_password()?;
     let image = PostgresImage::from_env(password.clone(), crate::config::max_connections()?);
@@ -149,6 +189,7 @@ pub(crate) async fn start(setup: &Setup) -> Result<PgServer, Error> {
         adopted = container.adopted(),
         "Postgres container"
     );
+    leave_marker(&host, port);
     let mut server = PgServer::from_parts(Backend::Docker, host, port, "postgres".into(), password);
     server.adopted = container.adopted();
     Ok(server)

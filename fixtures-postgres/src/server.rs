@@ -89,6 +89,9 @@ pub struct PgServer {
     spare: parking_lot::Mutex<Vec<PgConnection>>,
     /// Found running (another process of the run started it).
     pub(crate) adopted: bool,
+    /// Found through the run's marker (Docker backend): an earlier process of the run started
+    /// or adopted it, and swept.
+    pub(crate) joined: bool,
 }
 
 /// Idle admin connections kept by [`PgServer::recycle`].
@@ -224,6 +227,7 @@ impl PgServer {
             admin_pool: Default::default(),
             spare: Default::default(),
             adopted: false,
+            joined: false,
         }
     }
 
@@ -249,9 +253,26 @@ impl PgServer {
         let mut server = match backend {
             Backend::External => external()?,
             Backend::Local => start_local(setup).await?,
-            Backend::Docker => crate::container::start(setup).await?,
+            Backend::Docker => match crate::container::joined() {
+                Some(server) => server,
+                None => crate::container::start(setup).await?,
+            },
         };
-        let mut conn = if backend == Backend::External {
+        // A run's marker whose server does not answer at once: start (or adopt) it as the
+        // first process of a run does.
+        let mut answered = None;
+        if server.joined {
+            match wait_ready(&server, Duration::from_secs(2)).await {
+                Ok(conn) => answered = Some(conn),
+                Err(e) => {
+                    tracing::info!("the run's server does not answer at its marked address ({e})");
+                    server = crate::container::start(setup).await?;
+                }
+            }
+        }
+        let mut conn = if let Some(conn) = answered {
+            conn
+        } else if backend == Backend::External {
             // Nothing of ours to wait for: a server that does not answer soon is misconfigured.
             wait_ready(&server, Duration::from_secs(10))
                 .await
@@ -280,7 +301,9 @@ impl PgServer {
         if !server.adopted && backend != Backend::External && superuser {
             cheap_auth(&mut conn, &server.password).await;
         }
-        crate::sweep::at_start(&server, &mut conn).await;
+        if !server.joined {
+            crate::sweep::at_start(&server, &mut conn).await;
+        }
         server.recycle(conn).await;
         Ok(server)
     }
@@ -346,6 +369,7 @@ fn external() -> Result<PgServer, Error> {
         admin_pool: Default::default(),
         spare: Default::default(),
         adopted: false,
+        joined: false,
     })
 }
 
@@ -408,6 +432,7 @@ async fn start_local(setup: &Setup) -> Result<PgServer, Error> {
         admin_pool: Default::default(),
         spare: Default::default(),
         adopted,
+        joined: false,
     };
     stop_with_run(setup, server);
     Ok(pg)
@@ -433,12 +458,20 @@ pub(crate) async fn wait_ready(
     let opts = server.connect_options(&server.admin_database);
     let mut delay = Duration::from_millis(5);
     loop {
-        let err = match PgConnection::connect_with(&opts).await {
-            Ok(mut c) => match sqlx::query("SELECT 1").execute(&mut c).await {
-                Ok(_) => return Ok(c),
-                Err(e) => e.to_string(),
-            },
-            Err(e) => e.to_string(),
+        // Each attempt within what is left of the deadline: a connection to an address where
+        // nothing answers any more can otherwise take the kernel's minutes.
+        let left = deadline
+            .saturating_sub(start.elapsed())
+            .max(Duration::from_millis(100));
+        let attempt = async {
+            let mut c = PgConnection::connect_with(&opts).await?;
+            sqlx::query("SELECT 1").execute(&mut c).await?;
+            Ok::<_, sqlx::Error>(c)
+        };
+        let err = match tokio::time::timeout(left, attempt).await {
+            Ok(Ok(c)) => return Ok(c),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {left:?}"),
         };
         if start.elapsed() >= deadline {
             return Err(Error::NotReady {

@@ -172,10 +172,11 @@ async fn a_failed_tests_database_is_kept_and_expires(pg_server: Lease<PgServer>)
         "the failed test's database is kept"
     );
 
-    // A later start sweeps it once it has expired.
+    // A later run on the server sweeps it once it has expired.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let out = run(
-        &mut child(&["--ignored", "--exact", "children::report_template_origin"]),
+        own_run(&["--ignored", "--exact", "children::report_template_origin"])
+            .env("FIXTURES_PG_URL", pg_server.url("postgres")),
         Duration::from_secs(120),
     );
     assert!(out.status.success(), "{}", text(&out));
