@@ -153,6 +153,12 @@ pub fn state_dir() -> PathBuf {
     std::env::temp_dir().join(format!("fixtures-state-{uid}"))
 }
 
+/// Where this run's folder is in the state directory, whether or not it exists yet (to look
+/// for what an earlier process of the run left there without creating it).
+pub fn run_dir_path() -> PathBuf {
+    state_dir().join("runs").join(crate::identity::run_id())
+}
+
 /// This run's folder in the state directory (created).
 ///
 /// # Errors
@@ -161,7 +167,7 @@ pub fn state_dir() -> PathBuf {
 pub fn run_dir() -> std::io::Result<PathBuf> {
     static SWEPT: std::sync::Once = std::sync::Once::new();
     SWEPT.call_once(sweep_runs);
-    let dir = state_dir().join("runs").join(crate::identity::run_id());
+    let dir = run_dir_path();
     std::fs::create_dir_all(&dir)?;
     let owner = dir.join("owner");
     if !owner.exists() {

@@ -138,7 +138,7 @@ const RUN_MARKER: &str = "pg-docker-server";
 /// is the run's first process. The caller checks that it answers.
 pub(crate) fn joined() -> Option<PgServer> {
     let text =
-        std::fs::read_to_string(fixtures_core::watchdog::run_dir().ok()?.join(RUN_MARKER)).ok()?;
+        std::fs::read_to_string(fixtures_core::watchdog::run_dir_path().join(RUN_MARKER)).ok()?;
     let mut lines = text.lines();
     let (image, host, port) = (lines.next()?, lines.next()?, lines.next()?.parse().ok()?);
     if image != std::env::var("FIXTURES_POSTGRES_IMAGE").unwrap_or_else(|_| "postgres:15".into()) {

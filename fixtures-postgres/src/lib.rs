@@ -38,7 +38,9 @@
 //!    per run, a private server as the `postgres` user when run as root.
 //!
 //! All processes of a run (nextest) share one server; it is stopped when the run ends, and a
-//! watchdog stops it if the run is killed.
+//! watchdog stops it if the run is killed. A run's later processes find the Docker backend's
+//! server through the address its first process left in the run's folder (checked with a
+//! connection; no engine calls, no second sweep).
 //!
 //! With `FIXTURES_REUSE=1` (opt-in, Docker backend) the container outlives the run and the
 //! next run adopts it in a few tens of milliseconds instead of starting one (~2 s), templates
