@@ -159,6 +159,16 @@ pub fn run_dir_path() -> PathBuf {
     state_dir().join("runs").join(crate::identity::run_id())
 }
 
+/// How the names of [`run_note`]s begin.
+const NOTE_PREFIX: &str = "note-";
+
+/// A note for the run's other processes (what an earlier process found or started, say), in the
+/// run's folder: `name` prefixed so that it goes with the folder when the run is over. Write it
+/// after [`run_dir`] (which creates the folder); read it without creating anything.
+pub fn run_note(name: &str) -> PathBuf {
+    run_dir_path().join(format!("{NOTE_PREFIX}{name}"))
+}
+
 /// This run's folder in the state directory (created).
 ///
 /// # Errors
@@ -280,10 +290,15 @@ fn serve(role: &str, cleanup: fn(&Watch)) -> i32 {
     });
     let _ = std::fs::remove_file(lock_path(&dir, role));
     drop(lock);
-    // The folder goes once nothing but the owner's record is left (another role's watchdog
-    // may still be at work in it; the last one removes it).
+    // The folder goes once nothing but the owner's record and the run's notes are left
+    // (another role's watchdog may still be at work in it; the last one removes it).
     let only_owner = std::fs::read_dir(&dir)
-        .map(|entries| entries.flatten().all(|e| e.file_name() == "owner"))
+        .map(|entries| {
+            entries.flatten().all(|e| {
+                let name = e.file_name();
+                name == "owner" || name.to_string_lossy().starts_with(NOTE_PREFIX)
+            })
+        })
         .unwrap_or(false);
     if only_owner {
         let _ = std::fs::remove_dir_all(&dir);

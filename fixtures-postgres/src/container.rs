@@ -137,8 +137,7 @@ const RUN_MARKER: &str = "pg-docker-server";
 /// The run's server as an earlier process of the run left it (same image); `None` when this
 /// is the run's first process. The caller checks that it answers.
 pub(crate) fn joined() -> Option<PgServer> {
-    let text =
-        std::fs::read_to_string(fixtures_core::watchdog::run_dir_path().join(RUN_MARKER)).ok()?;
+    let text = std::fs::read_to_string(fixtures_core::watchdog::run_note(RUN_MARKER)).ok()?;
     let mut lines = text.lines();
     let (image, host, port) = (lines.next()?, lines.next()?, lines.next()?.parse().ok()?);
     if image != std::env::var("FIXTURES_POSTGRES_IMAGE").unwrap_or_else(|_| "postgres:15".into()) {
@@ -159,13 +158,13 @@ pub(crate) fn joined() -> Option<PgServer> {
 
 /// Leaves the server's address for the run's later processes (see [`joined`]).
 fn leave_marker(host: &str, port: u16) {
-    let Ok(dir) = fixtures_core::watchdog::run_dir() else {
+    if fixtures_core::watchdog::run_dir().is_err() {
         return;
-    };
+    }
     let image = std::env::var("FIXTURES_POSTGRES_IMAGE").unwrap_or_else(|_| "postgres:15".into());
-    let tmp = dir.join(format!("{RUN_MARKER}.{}", std::process::id()));
+    let tmp = fixtures_core::watchdog::run_note(&format!("{RUN_MARKER}.{}", std::process::id()));
     if std::fs::write(&tmp, format!("{image}\n{host}\n{port}\n")).is_ok() {
-        let _ = std::fs::rename(&tmp, dir.join(RUN_MARKER));
+        let _ = std::fs::rename(&tmp, fixtures_core::watchdog::run_note(RUN_MARKER));
     }
 }
 

@@ -73,6 +73,18 @@ struct Lane {
     turns: AtomicU64,
     /// The tests' connections kept from one turn to the next (this process).
     kept: parking_lot::Mutex<Option<Kept>>,
+    /// Made ready (full, reset) after a turn, in the background, for the next one.
+    refill: Mutex<Refill>,
+}
+
+/// What the background refill after a turn left for the next turn.
+#[derive(Debug, Default)]
+struct Refill {
+    /// Kept connections handed to tests so far (a refill is for the turn that just ended: it
+    /// stands down when a newer one has them).
+    handouts: u64,
+    /// Ready since the last hand-out: the count of opened connections then.
+    ready: Option<u64>,
 }
 
 /// A lane's kept test connections: a pool whose connections are all opened on the framework's
@@ -356,16 +368,28 @@ impl Lane {
         )
     }
 
-    /// The lane's kept connections, full and reset, with the count of connections opened so
-    /// far; `None` (the test gets a pool of its own) when they cannot be made ready.
-    async fn kept_ready(&self, options: &PgConnectOptions, max: u32) -> Option<(Kept, u64)> {
-        let kept = self
-            .kept
-            .lock()
-            .get_or_insert_with(|| Kept::new(&options.clone().database(&self.name), max))
-            .clone();
+    /// The lane's kept connections, full and reset (by the refill after the last turn, or
+    /// now), with the count of connections opened so far and the hand-out's number; `None`
+    /// (the test gets a pool of its own) when they cannot be made ready.
+    async fn kept_ready(&self, options: &PgConnectOptions, max: u32) -> Option<(Kept, u64, u64)> {
+        let mut refill = self.refill.lock().await;
+        refill.handouts += 1;
+        let handout = refill.handouts;
+        let (kept, made) = {
+            let mut slot = self.kept.lock();
+            let made = slot.is_none();
+            let kept = slot
+                .get_or_insert_with(|| Kept::new(&options.clone().database(&self.name), max))
+                .clone();
+            (kept, made)
+        };
+        if let Some(opened) = refill.ready.take()
+            && !made
+        {
+            return Some((kept, opened, handout));
+        }
         match kept.ready().await {
-            Ok(opened) => Some((kept, opened)),
+            Ok(opened) => Some((kept, opened, handout)),
             Err(e) => {
                 tracing::warn!(database = %self.name, "kept connections not ready ({e}); this test gets new ones");
                 self.kept.lock().take();
@@ -373,6 +397,23 @@ impl Lane {
                 None
             }
         }
+    }
+
+    /// After turn `handout` (whose test's runtime is ending): makes the kept connections ready
+    /// for the next turn in the background, off its path. The connection the test's last
+    /// statement was giving back dies with the test's runtime; this replaces it once it has.
+    fn refill_after(self: &Arc<Self>, kept: Kept, handout: u64) {
+        let lane = self.clone();
+        fixtures_core::runtime::handle().spawn(async move {
+            let mut refill = lane.refill.lock().await;
+            if refill.handouts != handout {
+                return;
+            }
+            match kept.ready().await {
+                Ok(opened) => refill.ready = Some(opened),
+                Err(e) => tracing::debug!(database = %lane.name, "refill after the turn: {e}"),
+            }
+        });
     }
 }
 
@@ -450,6 +491,7 @@ impl SharedDb {
             conn: Arc::new(Mutex::new(conn)),
             turns: AtomicU64::new(0),
             kept: parking_lot::Mutex::new(None),
+            refill: Mutex::new(Refill::default()),
         }))
     }
 
@@ -576,12 +618,16 @@ impl SharedDb {
             let check = kept.clone();
             setup.on_teardown_async("end the turn on the shared database", move || async move {
                 // A kept pool that opened a connection during the test (on the test's runtime,
-                // which ends with it) is replaced at the next turn.
-                if let Some((k, opened)) = check
-                    && k.opened.load(Ordering::Acquire) != opened
-                {
-                    ended.kept.lock().take();
-                    fixtures_core::runtime::handle().spawn(async move { k.pool.close().await });
+                // which ends with it) is replaced at the next turn; one that did not is made
+                // ready for it now, in the background.
+                let mut refill = None;
+                if let Some((k, opened, handout)) = check {
+                    if k.opened.load(Ordering::Acquire) != opened {
+                        ended.kept.lock().take();
+                        fixtures_core::runtime::handle().spawn(async move { k.pool.close().await });
+                    } else {
+                        refill = Some((k, handout));
+                    }
                 }
                 // End the test's own connections and kept ones it left inside a transaction
                 // (an open transaction would block the next clean), then give the turn back.
@@ -596,11 +642,14 @@ impl SharedDb {
                 }
                 drop(guard);
                 drop(permit);
+                if let Some((k, handout)) = refill {
+                    ended.refill_after(k, handout);
+                }
             });
             let options = self.options.clone().database(&lane.name);
             let url = format!("{}{}", self.url_prefix, lane.name);
             Ok(match kept {
-                Some((k, _)) => TestDb::with_pool(lane.name.clone(), url, options, k.pool),
+                Some((k, _, _)) => TestDb::with_pool(lane.name.clone(), url, options, k.pool),
                 None => TestDb::new(lane.name.clone(), url, options, pool_max),
             })
         }
