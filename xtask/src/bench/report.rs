@@ -277,7 +277,10 @@ fn targets(r: &Results) -> String {
     let peaks: Vec<String> = f
         .nextest_peaks
         .iter()
-        .map(|(t, p)| format!("{}: {p}", t.test()))
+        .map(|(t, p)| match t {
+            Target::Reused(_) => format!("{} (server reused): {p}", t.test()),
+            _ => format!("{}: {p}", t.test()),
+        })
         .collect();
     out += &format!(
         "| 1 server alive under nextest | peak servers alive: {} | {} |\n",
