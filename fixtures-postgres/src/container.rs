@@ -25,8 +25,7 @@ pub struct PostgresImage {
 impl PostgresImage {
     /// The image named by `FIXTURES_POSTGRES_IMAGE`, or `postgres:15`.
     pub fn from_env(password: String, max_connections: u32) -> PostgresImage {
-        let image =
-            std::env::var("FIXTURES_POSTGRES_IMAGE").unwrap_or_else(|_| "postgres:15".into());
+        let image = image_ref();
         let (name, tag) = match image.rsplit_once(':') {
             Some((n, t)) if !t.contains('/') => (n.to_owned(), t.to_owned()),
             _ => (image.clone(), "latest".to_owned()),
@@ -129,6 +128,11 @@ fn machine_password() -> Result<String, Error> {
     Ok(password)
 }
 
+/// The Postgres image: `FIXTURES_POSTGRES_IMAGE`, by default `postgres:15`.
+fn image_ref() -> String {
+    std::env::var("FIXTURES_POSTGRES_IMAGE").unwrap_or_else(|_| "postgres:15".into())
+}
+
 /// The file in the run's folder where the process that started (or adopted) the run's
 /// container leaves its address for the run's later processes (nextest's): they connect to it
 /// without asking the engine, and without sweeping again.
@@ -140,7 +144,7 @@ pub(crate) fn joined() -> Option<PgServer> {
     let text = std::fs::read_to_string(fixtures_core::watchdog::run_note(RUN_MARKER)).ok()?;
     let mut lines = text.lines();
     let (image, host, port) = (lines.next()?, lines.next()?, lines.next()?.parse().ok()?);
-    if image != std::env::var("FIXTURES_POSTGRES_IMAGE").unwrap_or_else(|_| "postgres:15".into()) {
+    if image != image_ref() {
         return None;
     }
     let password = machine_password().ok()?;
@@ -161,7 +165,7 @@ fn leave_marker(host: &str, port: u16) {
     if fixtures_core::watchdog::run_dir().is_err() {
         return;
     }
-    let image = std::env::var("FIXTURES_POSTGRES_IMAGE").unwrap_or_else(|_| "postgres:15".into());
+    let image = image_ref();
     let tmp = fixtures_core::watchdog::run_note(&format!("{RUN_MARKER}.{}", std::process::id()));
     if std::fs::write(&tmp, format!("{image}\n{host}\n{port}\n")).is_ok() {
         let _ = std::fs::rename(&tmp, fixtures_core::watchdog::run_note(RUN_MARKER));

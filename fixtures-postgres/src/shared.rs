@@ -515,21 +515,18 @@ impl SharedDb {
             if k >= self.max_lanes {
                 break;
             }
-            if let Some(lane) = self.unpark() {
-                self.lanes.lock().push(lane.clone());
-                match try_lane(&lane).await? {
-                    Some((guard, true)) => return Ok((lane, guard)),
-                    Some((guard, false)) => _ = fallback.get_or_insert((lane, guard)),
-                    None => {}
+            // A lane parked by an ended module, else a new one.
+            let lane = match self.unpark() {
+                Some(lane) => lane,
+                None => {
+                    let mut admin = PgConnection::connect_with(&self.options)
+                        .await
+                        .map_err(Error::sql("connecting", "postgres"))?;
+                    let lane = self.open_lane(&mut admin, k).await;
+                    let _ = admin.close().await;
+                    lane?
                 }
-                continue;
-            }
-            let mut admin = PgConnection::connect_with(&self.options)
-                .await
-                .map_err(Error::sql("connecting", "postgres"))?;
-            let lane = self.open_lane(&mut admin, k).await;
-            let _ = admin.close().await;
-            let lane = lane?;
+            };
             self.lanes.lock().push(lane.clone());
             match try_lane(&lane).await? {
                 Some((guard, true)) => return Ok((lane, guard)),
