@@ -65,7 +65,10 @@
 mod cleaner;
 mod install;
 mod objects;
+mod restore;
 mod sql;
+
+pub(crate) use install::VERSION;
 
 use std::time::{Duration, Instant};
 
@@ -167,8 +170,16 @@ pub struct CleanReport {
     /// The tables emptied with `TRUNCATE` (for the `Truncate` strategy: the tables named in
     /// the statement).
     pub truncated: Vec<String>,
-    /// The owned sequences restarted (not listed for `Truncate`, which restarts them all).
+    /// The sequences put back to their snapshot state (owned or not; not listed for
+    /// `Truncate`, which restarts the owned ones).
     pub sequences_reset: Vec<String>,
+    /// The tables whose snapshot rows were put back, and the materialized views refreshed
+    /// back to their snapshot contents.
+    pub restored: Vec<String>,
+    /// Why the database could not be restored in place and must be replaced by a fresh
+    /// clone (nothing was changed): a test ran DDL, the framework's objects are missing, …
+    /// `None` after a restore.
+    pub replace: Option<String>,
     /// Why a slower mechanism than the one asked for was used, if it was.
     pub fallback: Option<String>,
     /// How long the clean took, round trips included.
@@ -240,19 +251,15 @@ pub(crate) async fn clean(
         None if opts.strategy == CleanStrategy::None => CleanReport::default(),
         None => truncate_literally(conn, opts).await?,
         Some(mode) => match call_clean(conn, mode, opts).await {
-            Err(e) if sql::is_not_installed(code(&e).as_deref()) => {
-                if install(conn, opts.strategy == CleanStrategy::Auto).await? {
-                    call_clean(conn, mode, opts).await?
-                } else {
-                    let mut report = truncate_literally(conn, opts).await?;
-                    report.fallback = Some(
-                        "this role may not create the `_fixtures` schema: every table was \
-                         truncated"
-                            .into(),
-                    );
-                    report
-                }
-            }
+            // Installing now would take the test's rows for the template's.
+            Err(e) if sql::is_not_installed(code(&e).as_deref()) => CleanReport {
+                replace: Some(
+                    "the framework's `_fixtures` objects are missing (never prepared, or \
+                     dropped by a test)"
+                        .into(),
+                ),
+                ..CleanReport::default()
+            },
             other => other?,
         },
     };
@@ -267,18 +274,29 @@ async fn call_clean(
     mode: &'static str,
     opts: &CleanOptions,
 ) -> Result<CleanReport, sqlx::Error> {
-    type Row = (i32, Vec<String>, Vec<String>, Vec<String>, Option<String>);
-    let (considered, deleted, truncated, sequences, note): Row = sqlx::query_as(sql::CALL_CLEAN)
-        .bind(mode)
-        .bind(opts.only.as_slice())
-        .bind(opts.except.as_slice())
-        .fetch_one(conn)
-        .await?;
+    type Row = (
+        i32,
+        Vec<String>,
+        Vec<String>,
+        Vec<String>,
+        Option<String>,
+        Vec<String>,
+        Option<String>,
+    );
+    let (considered, deleted, truncated, sequences, note, restored, replace): Row =
+        sqlx::query_as(sql::CALL_CLEAN)
+            .bind(mode)
+            .bind(opts.only.as_slice())
+            .bind(opts.except.as_slice())
+            .fetch_one(conn)
+            .await?;
     Ok(CleanReport {
         tables_considered: usize::try_from(considered).unwrap_or_default(),
         deleted,
         truncated,
         sequences_reset: sequences,
+        restored,
+        replace,
         fallback: note,
         ..CleanReport::default()
     })

@@ -98,6 +98,19 @@ pub enum Error {
         /// The database.
         database: String,
     },
+    /// A shared database could not be given the template's state (the snapshot of the
+    /// template could not be taken, or a replacement failed).
+    #[error(
+        "cannot restore shared database `{database}` to the template's state: {message}\n  \
+         hint: module and suite scope need the right to create a schema in the databases the \
+         framework creates (it owns them); or use test scope (a fresh clone per test)"
+    )]
+    Restore {
+        /// The database.
+        database: String,
+        /// What failed.
+        message: String,
+    },
     /// Waiting for the turn on a shared database took too long.
     #[error("waited {waited:?} for the turn on shared database `{database}`")]
     TurnTimeout {

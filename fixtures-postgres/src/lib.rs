@@ -113,6 +113,7 @@ mod local;
 mod macros;
 mod mark;
 mod names;
+mod restore;
 mod server;
 mod shared;
 mod sweep;

@@ -113,7 +113,7 @@ pub(crate) async fn drop_ours(conn: &mut PgConnection, database: &str) -> Result
 ///
 /// `DROP DATABASE … WITH (FORCE)` does the same, but then re-checks for remaining sessions
 /// only every 100 ms: a test's pool still connected at teardown cost each test 100 ms.
-async fn end_sessions(conn: &mut PgConnection, database: &str) {
+pub(crate) async fn end_sessions(conn: &mut PgConnection, database: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     loop {
         // Counts the sessions still there, signalling them (again: harmless) on the way.

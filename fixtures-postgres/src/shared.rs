@@ -25,6 +25,7 @@ use crate::error::Error;
 use crate::fresh::create_clone;
 use crate::mark::{self, Kind};
 use crate::names::{self, lock_key};
+use crate::restore;
 use crate::server::PgServer;
 use crate::template::Databases;
 
@@ -42,6 +43,8 @@ pub struct SharedDb {
     name: String,
     label: String,
     template: String,
+    /// What lanes are cloned from: the prepared template (see [`crate::restore`]).
+    source: String,
     clause: &'static str,
     clean: CleanOptions,
     /// The server's connect options (maintenance database) and URL prefix.
@@ -263,6 +266,7 @@ impl Databases {
     ) -> impl Future<Output = Result<SharedDb, Error>> + Send + 'a {
         async move {
             let template = self.template(server).await?;
+            let source = crate::restore::lane_source(server, &template, &self.clean).await?;
             let label = match setup.scope() {
                 Scope::Suite => "suite".to_owned(),
                 _ => setup.instance().to_owned(),
@@ -273,6 +277,7 @@ impl Databases {
                 name: shared_name(&label, &template),
                 label,
                 template,
+                source,
                 clause: server.clone_clause(),
                 clean: self.clean.clone(),
                 options: server.connect_options(server.admin_database()),
@@ -345,17 +350,35 @@ impl Databases {
 /// A lane's connection when no test of this process is on it, with whether its advisory lock
 /// was free too (false: a test of another process is on it); `None` when a test of this
 /// process is on it.
-async fn try_lane(lane: &Lane) -> Result<Option<(OwnedMutexGuard<PgConnection>, bool)>, Error> {
+async fn try_lane(
+    lane: &Lane,
+    options: &PgConnectOptions,
+) -> Result<Option<(OwnedMutexGuard<PgConnection>, bool)>, Error> {
     let Ok(mut guard) = lane.conn.clone().try_lock_owned() else {
         return Ok(None);
     };
-    let free = names::try_advisory_lock(&mut guard, &lane.name)
-        .await
-        .map_err(Error::sql("waiting for the turn", &lane.name))?;
+    let free = match names::try_advisory_lock(&mut guard, &lane.name).await {
+        // Replaced by another process since this one last used it: connect again.
+        Err(e) if restore::is_gone(&e) => {
+            *guard = restore::connect_lane(options, &lane.name).await?;
+            names::try_advisory_lock(&mut guard, &lane.name).await
+        }
+        other => other,
+    }
+    .map_err(Error::sql("waiting for the turn", &lane.name))?;
     Ok(Some((guard, free)))
 }
 
 impl Lane {
+    /// Before the lane's database is replaced: its kept connections are closed (the next
+    /// turn opens new ones, as a lane's first turn does).
+    fn forget_connections(&self) {
+        if let Some(k) = self.kept.lock().take() {
+            fixtures_core::runtime::handle().spawn(async move { k.pool.close().await });
+        }
+        self.turns.store(0, Ordering::Release);
+    }
+
     /// True when no DDL ran in the lane since it was prepared (false when not known).
     async fn schema_unchanged(&self) -> bool {
         let Some(epoch) = self.epoch else {
@@ -423,6 +446,39 @@ impl SharedDb {
         &self.name
     }
 
+    /// Brings the lane (its turn taken) to the template's state: restored in place by a clean,
+    /// or replaced by a fresh clone of the prepared template when it cannot be (the clean
+    /// says why, having changed nothing).
+    async fn restore_lane(&self, lane: &Lane, guard: &mut PgConnection) -> Result<(), Error> {
+        for _ in 0..3 {
+            mark::ensure_ours(guard, &lane.name, "clean").await?;
+            let report = clean::clean(guard, &self.clean)
+                .await
+                .map_err(Error::sql("cleaning", &lane.name))?;
+            let Some(why) = report.replace else {
+                return Ok(());
+            };
+            tracing::info!(database = %lane.name, "replacing the shared database by a fresh clone: {why}");
+            lane.forget_connections();
+            restore::replace(
+                &self.options,
+                guard,
+                &lane.name,
+                &self.source,
+                self.clause,
+                restore::Old::Drop,
+            )
+            .await?;
+            names::advisory_lock(guard, &lane.name)
+                .await
+                .map_err(Error::sql("waiting for the turn", &lane.name))?;
+        }
+        Err(Error::Restore {
+            database: lane.name.clone(),
+            message: "not in the template's state after three fresh clones".into(),
+        })
+    }
+
     /// A parked lane of an ended module of the same key, now this instance's.
     fn unpark(&self) -> Option<Arc<Lane>> {
         let lane = take_parked(&self.park_key)?;
@@ -455,30 +511,16 @@ impl SharedDb {
                     database: name.clone(),
                 });
             }
-            create_clone(
-                &mut *admin,
-                &self.template,
-                self.clause,
-                &name,
-                Kind::Shared,
-            )
-            .await
-            .map(|()| true)
+            create_clone(&mut *admin, &self.source, self.clause, &name, Kind::Shared)
+                .await
+                .map(|()| true)
         }
         .await;
         names::advisory_unlock(&mut *admin, &name).await;
         let created = created?;
         self.opened.lock().push(name.clone());
-        let mut conn = PgConnection::connect_with(&self.options.clone().database(&name))
-            .await
-            .map_err(Error::sql("connecting", &name))?;
-        sqlx::raw_sql("SET lock_timeout = '300s'")
-            .execute(&mut conn)
-            .await
-            .map_err(Error::sql("configuring the connection", &name))?;
-        clean::prepare(&mut conn, &self.clean)
-            .await
-            .map_err(Error::sql("preparing for cleaning", &name))?;
+        // Cloned from the prepared template: ready for cleaning as it is.
+        let mut conn = restore::connect_lane(&self.options, &name).await?;
         let epoch = sqlx::query_scalar::<_, Option<i64>>(EPOCH)
             .fetch_one(&mut conn)
             .await
@@ -501,7 +543,7 @@ impl SharedDb {
         let mut fallback = None;
         let lanes = self.lanes.lock().clone();
         for lane in lanes {
-            match try_lane(&lane).await? {
+            match try_lane(&lane, &self.options).await? {
                 Some((guard, true)) => return Ok((lane, guard)),
                 // Another process's turn on it.
                 Some((guard, false)) => _ = fallback.get_or_insert((lane, guard)),
@@ -528,7 +570,7 @@ impl SharedDb {
                 }
             };
             self.lanes.lock().push(lane.clone());
-            match try_lane(&lane).await? {
+            match try_lane(&lane, &self.options).await? {
                 Some((guard, true)) => return Ok((lane, guard)),
                 Some((guard, false)) => _ = fallback.get_or_insert((lane, guard)),
                 None => {}
@@ -546,17 +588,23 @@ impl SharedDb {
                 (lane, guard)
             }
         };
-        names::advisory_lock(&mut guard, &lane.name)
-            .await
-            .map_err(|e| match &e {
-                sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03") => {
-                    Error::TurnTimeout {
-                        database: lane.name.clone(),
-                        waited: TURN_DEADLINE,
-                    }
+        let locked = match names::advisory_lock(&mut guard, &lane.name).await {
+            // Replaced by another process while this one waited: connect again and wait on.
+            Err(e) if restore::is_gone(&e) => {
+                *guard = restore::connect_lane(&self.options, &lane.name).await?;
+                names::advisory_lock(&mut guard, &lane.name).await
+            }
+            other => other,
+        };
+        locked.map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03") => {
+                Error::TurnTimeout {
+                    database: lane.name.clone(),
+                    waited: TURN_DEADLINE,
                 }
-                _ => Error::sql("waiting for the turn", &lane.name)(e),
-            })?;
+            }
+            _ => Error::sql("waiting for the turn", &lane.name)(e),
+        })?;
         Ok((lane, guard))
     }
 
@@ -589,14 +637,7 @@ impl SharedDb {
                     })?;
             let (lane, mut guard) = self.take_lane().await?;
             let waited = start.elapsed();
-            let cleaned = async {
-                mark::ensure_ours(&mut guard, &lane.name, "clean").await?;
-                clean::clean(&mut guard, &self.clean)
-                    .await
-                    .map_err(Error::sql("cleaning", &lane.name))
-            }
-            .await;
-            if let Err(e) = cleaned {
+            if let Err(e) = self.restore_lane(&lane, &mut guard).await {
                 names::advisory_unlock(&mut guard, &lane.name).await;
                 return Err(e);
             }
@@ -613,6 +654,10 @@ impl SharedDb {
             let name = lane.name.clone();
             let ended = lane.clone();
             let check = kept.clone();
+            let test = setup.test().map(str::to_owned);
+            let (options, source, clause) =
+                (self.options.clone(), self.source.clone(), self.clause);
+            let url_prefix = self.url_prefix.clone();
             setup.on_teardown_async("end the turn on the shared database", move || async move {
                 // A kept pool that opened a connection during the test (on the test's runtime,
                 // which ends with it) is replaced at the next turn; one that did not is made
@@ -628,14 +673,29 @@ impl SharedDb {
                 }
                 // End the test's own connections and kept ones it left inside a transaction
                 // (an open transaction would block the next clean), then give the turn back.
+                // A failed test's database is kept (set aside, the lane gets a fresh clone)
+                // before anyone else may take the turn.
+                let keep = config::keep_failed()
+                    && test.as_deref().is_some_and(fixtures_core::test_failed);
+                let unlock = if keep { String::new() } else { format!("SELECT pg_advisory_unlock({key})") };
                 let sql = format!(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() \
                      AND pid <> pg_backend_pid() AND (application_name = '{TEST_APPLICATION}' \
                      OR (application_name = '{KEPT_APPLICATION}' AND state LIKE 'idle in transaction%')); \
-                     SELECT pg_advisory_unlock({key})"
+                     {unlock}"
                 );
                 if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *guard).await {
                     tracing::warn!("ending the turn on {name}: {e}");
+                }
+                if let (true, Some(test)) = (keep, test.as_deref()) {
+                    refill = None;
+                    ended.forget_connections();
+                    let old = restore::Old::Keep { test, url_prefix: &url_prefix };
+                    // The new connection holds no lock: the turn is given back with it.
+                    if let Err(e) = restore::replace(&options, &mut guard, &name, &source, clause, old).await {
+                        tracing::warn!("keeping the failed test's database {name}: {e}");
+                        names::advisory_unlock(&mut guard, &name).await;
+                    }
                 }
                 drop(guard);
                 drop(permit);

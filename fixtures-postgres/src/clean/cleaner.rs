@@ -17,7 +17,7 @@ pub(super) const CLEAN: &str = r#"
 -- DELETE triggers or rules are truncated.
 CREATE FUNCTION _fixtures.clean(p_mode text, p_only text[], p_except text[],
   OUT considered integer, OUT deleted text[], OUT truncated text[], OUT sequences text[],
-  OUT note text)
+  OUT note text, OUT restored text[], OUT replace text)
 LANGUAGE plpgsql {{SETTINGS}} AS $fn$
 DECLARE
   v_replica boolean;
@@ -36,7 +36,6 @@ DECLARE
   v_trunc oid[] := '{}';
   v_del integer[] := '{}';
   v_cascade oid[];
-  v_moved integer[];
   v_plain boolean;
   v_rows bigint := 0;
   v_count bigint;
@@ -46,20 +45,51 @@ DECLARE
   v_pages bigint;
   v_sql text;
   i integer;
+  b _fixtures.baseline;
+  v_restore oid[] := '{}';
+  v_span integer;
+  v_mv record;
+  v_moved_seqs oid[];
 BEGIN
+  considered := 0;
   deleted := '{}';
   truncated := '{}';
   sequences := '{}';
+  restored := '{}';
+  PERFORM pg_catalog.set_config('fixtures.cleaning', 'on', true);
   SELECT t.replica, t.watch INTO v_replica, v_watch FROM _fixtures.settings t;
   v_replica := coalesce(v_replica, false);
   v_watch := coalesce(v_watch, false);
 
+  -- What the next test must start from can only be restored while the schema is the
+  -- snapshot's: after DDL the database is replaced (by the caller) instead.
+  SELECT * INTO b FROM _fixtures.baseline;
+  IF NOT FOUND THEN
+    replace := 'the framework''s snapshot of the database is missing';
+    RETURN;
+  END IF;
   IF v_watch THEN
     SELECT e.last_value + e.is_called::integer INTO v_epoch FROM _fixtures.epoch e;
-    SELECT * INTO s FROM _fixtures.scope c
-      WHERE c.only_ = p_only AND c.except_ = p_except AND c.epoch = v_epoch;
-    v_found := FOUND;
+    IF v_epoch <> b.epoch THEN
+      replace := 'a test changed the schema (DDL)';
+      RETURN;
+    END IF;
+  ELSIF _fixtures.fingerprint() IS DISTINCT FROM b.fingerprint THEN
+    replace := 'the schema differs from the template''s (a test ran DDL)';
+    RETURN;
   END IF;
+  FOR v_mv IN SELECT m.name FROM _fixtures.mviews m JOIN _fixtures.dirty d ON d.relid = m.relid
+    WHERE NOT m.fresh
+  LOOP
+    replace := pg_catalog.format('materialized view %s was refreshed, and what the template '
+      'holds in it is not its query''s result', v_mv.name);
+    RETURN;
+  END LOOP;
+  -- The schema is the snapshot's: what was listed for it holds.
+  v_epoch := b.epoch;
+  SELECT * INTO s FROM _fixtures.scope c
+    WHERE c.only_ = p_only AND c.except_ = p_except AND c.epoch = v_epoch;
+  v_found := FOUND;
   IF NOT v_found THEN
     s := _fixtures.scope_of(p_only, p_except);
     s.epoch := coalesce(v_epoch, 0);
@@ -72,7 +102,7 @@ BEGIN
   IF p_mode = 'auto' AND pg_catalog.cardinality(v_new) > 0 THEN
     s.untracked := _fixtures.watch(v_new);
   END IF;
-  IF v_watch AND (NOT v_found OR s.untracked IS DISTINCT FROM v_new) THEN
+  IF NOT v_found OR s.untracked IS DISTINCT FROM v_new THEN
     DELETE FROM _fixtures.scope c WHERE c.only_ = p_only AND c.except_ = p_except;
     INSERT INTO _fixtures.scope VALUES (s.*);
   END IF;
@@ -104,7 +134,8 @@ BEGIN
   FOREACH v_rel IN ARRAY v_candidates LOOP
     i := pg_catalog.array_position(v_rels, v_rel);
     CONTINUE WHEN i IS NULL OR v_kinds[i] <> 'r' OR v_rel = ANY (v_trunc) OR i = ANY (v_del);
-    IF p_mode = 'auto' THEN
+    IF p_mode = 'auto' AND NOT EXISTS (SELECT FROM _fixtures.pristine p WHERE p.relid = v_rel)
+    THEN
       v_pages := (pg_catalog.pg_relation_size(v_rel)
         + coalesce(pg_catalog.pg_relation_size(NULLIF(v_toasts[i], 0::oid)), 0)) / 8192;
       IF v_pages >= {{PAGES}} THEN
@@ -126,8 +157,16 @@ BEGIN
     v_del := v_del || i;
   END LOOP;
 
+  -- The tables whose template rows come back: those with a snapshot copy among the deleted
+  -- ones (their own rows are deleted) and the truncated ones (TRUNCATE ... CASCADE reaches
+  -- further; that list is completed below).
+  SELECT coalesce(array_agg(p.relid), '{}') INTO v_restore FROM _fixtures.pristine p
+    WHERE p.relid = ANY (v_trunc) OR p.relid IN (SELECT v_rels[j] FROM unnest(v_del) j);
+
   -- How to delete the rest.
-  v_plain := p_mode = 'auto';
+  -- Template rows come back under replica where it may be set: no foreign-key action of a
+  -- deleted row version reaches another table's template rows, no trigger fires.
+  v_plain := p_mode = 'auto' AND NOT (v_replica AND pg_catalog.cardinality(v_restore) > 0);
   IF v_plain THEN
     v_hooks := s.ohooks;
     FOREACH i IN ARRAY v_del LOOP
@@ -183,6 +222,26 @@ BEGIN
     CONTINUE WHEN v_rels[i] = ANY (v_trunc);
     deleted := deleted || v_names[i];
   END LOOP;
+  SELECT coalesce(array_agg(p.relid), '{}') INTO v_restore FROM _fixtures.pristine p
+    WHERE p.relid = ANY (v_trunc) OR p.relid = ANY (v_restore);
+  -- Putting template rows back must not fire a user's INSERT trigger or rule (an audit row
+  -- would be written): under replica only ALWAYS / REPLICA ones fire. Without replica, a
+  -- row version deleted from a referenced table would run the foreign keys' actions on the
+  -- referencing tables' template rows.
+  FOR i IN SELECT pg_catalog.array_position(v_rels, r) FROM unnest(v_restore) r LOOP
+    CONTINUE WHEN i IS NULL;
+    IF v_replica AND NOT v_plain THEN
+      CONTINUE WHEN NOT s.rihooks[i];
+    ELSE
+      CONTINUE WHEN NOT s.oihooks[i] AND NOT (s.referenced[i] AND v_names[i] = ANY (deleted));
+    END IF;
+    replace := pg_catalog.format('putting the template''s rows back into %s needs what this '
+      'role may not do (a trigger or rule would fire, or a foreign key act, without '
+      'session_replication_role = replica)', v_names[i]);
+    RETURN;
+  END LOOP;
+  -- A row newer than the snapshot's transaction is a test's.
+  v_span := pg_catalog.age(pg_catalog.xid(b.boundary));
 
   IF v_replica AND NOT v_plain
       AND pg_catalog.cardinality(v_trunc) + pg_catalog.cardinality(deleted) > 0 THEN
@@ -199,31 +258,56 @@ BEGIN
   END IF;
   -- One statement: the foreign keys (when checked) are checked at its end, when every
   -- written table is empty, so the order does not matter and cycles are no problem.
-  IF pg_catalog.cardinality(deleted) = 1 THEN
-    EXECUTE 'DELETE FROM ONLY ' || deleted[1];
-  ELSIF pg_catalog.cardinality(deleted) > 1 THEN
-    SELECT 'WITH ' || string_agg(pg_catalog.format('d%s AS (DELETE FROM ONLY %s)', n, t), ', ')
-        || ' SELECT'
+  IF pg_catalog.cardinality(deleted) > 0 THEN
+    SELECT 'WITH ' || string_agg(pg_catalog.format('d%s AS (DELETE FROM ONLY %s%s)', n, t,
+        CASE WHEN EXISTS (SELECT FROM _fixtures.pristine p
+                          WHERE p.relid = t::regclass AND p.relid = ANY (v_restore))
+          THEN ' WHERE pg_catalog.age(xmin) < ' || v_span ELSE '' END), ', ') || ' SELECT'
       INTO v_sql FROM unnest(deleted) WITH ORDINALITY AS u (t, n);
+    EXECUTE v_sql;
+  END IF;
+  -- The template's rows that are missing come back from the copies, in one statement (the
+  -- foreign keys, when checked, are checked at its end).
+  IF pg_catalog.cardinality(v_restore) > 0 THEN
+    SELECT 'WITH ' || string_agg(pg_catalog.format(
+        'r%s AS (INSERT INTO %s%s OVERRIDING SYSTEM VALUE SELECT %s FROM %s p '
+        'WHERE p."_fixtures ctid" NOT IN (SELECT ctid FROM ONLY %s))',
+        n, x.name, CASE WHEN p.cols = '' THEN '' ELSE ' (' || p.cols || ')' END,
+        CASE WHEN p.cols = '' THEN '' ELSE p.cols END, p.copy, x.name), ', ') || ' SELECT',
+        array_agg(x.name ORDER BY x.name)
+      INTO v_sql, restored
+      FROM unnest(v_restore) WITH ORDINALITY AS u (rel, n)
+        JOIN _fixtures.pristine p ON p.relid = u.rel
+        CROSS JOIN LATERAL (SELECT pg_catalog.format('%I.%I', ns.nspname, c.relname) AS name
+          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
+          WHERE c.oid = u.rel) x;
     EXECUTE v_sql;
   END IF;
   IF v_role IS NOT NULL THEN
     PERFORM pg_catalog.set_config('session_replication_role', v_role, true);
   END IF;
 
-  SELECT array_agg(u.i) INTO v_moved
-    FROM unnest(v_seqs) WITH ORDINALITY AS u (seq, i)
-    WHERE pg_catalog.pg_sequence_last_value(u.seq) IS NOT NULL;
-  IF v_moved IS NOT NULL THEN
-    FOREACH i IN ARRAY v_moved LOOP
-      PERFORM pg_catalog.setval(v_seqs[i], s.seqstarts[i], false);
-      sequences := sequences || s.seqnames[i];
-    END LOOP;
+  -- Every sequence that moved (owned or not) back to its snapshot state.
+  v_moved_seqs := _fixtures.seqs_moved();
+  IF pg_catalog.cardinality(v_moved_seqs) > 0 THEN
+    SELECT coalesce(array_agg(q.name ORDER BY q.name), '{}'),
+        count(pg_catalog.setval(q.seq, q.last_value, q.is_called))
+      INTO sequences, v_count
+      FROM _fixtures.seqstate q WHERE q.seq = ANY (v_moved_seqs);
   END IF;
 
-  IF pg_catalog.cardinality(v_candidates) > 0 THEN
-    DELETE FROM _fixtures.dirty WHERE relid = ANY (v_rels);
-  END IF;
+  -- Refreshed materialized views back to their contents (fresh ones only: checked above).
+  PERFORM pg_catalog.set_config('fixtures.quiet', 'on', true);
+  FOR v_mv IN SELECT m.name, m.populated FROM _fixtures.mviews m
+    JOIN _fixtures.dirty d ON d.relid = m.relid
+  LOOP
+    EXECUTE 'REFRESH MATERIALIZED VIEW ' || v_mv.name
+      || CASE WHEN v_mv.populated THEN '' ELSE ' WITH NO DATA' END;
+    restored := restored || v_mv.name;
+  END LOOP;
+  PERFORM pg_catalog.set_config('fixtures.quiet', 'off', true);
+
+  DELETE FROM _fixtures.dirty;
 END
 $fn$;
 "#;

@@ -21,13 +21,13 @@
 //! The script replaces an installation of another version (dropping `_fixtures` with its
 //! triggers) and leaves one of this version alone; either way it then runs `arm`.
 
-use super::{cleaner, objects};
+use super::{cleaner, objects, restore};
 use crate::catalog::quote_literal as sql_literal;
 use crate::catalog::selection_ctes;
 
 /// Bumped whenever the installed objects change: a database prepared by another version is
 /// reinstalled.
-pub(crate) const VERSION: &str = "1";
+pub(crate) const VERSION: &str = "2";
 
 /// The name of the tracking trigger on every user table.
 pub(crate) const TRACK_TRIGGER: &str = "_fixtures_track";
@@ -58,7 +58,9 @@ pub(crate) fn prepare_script(track: bool) -> String {
         objects::SCHEMA,
         objects::SCOPE_OF,
         objects::WATCH_AND_ARM,
+        restore::SNAPSHOT,
         cleaner::CLEAN,
+        restore::GUARDS,
     ]
     .concat()
     .replace("{{SELECTION}}", &selection_ctes("p_only", "p_except"))

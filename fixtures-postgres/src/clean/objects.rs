@@ -17,9 +17,30 @@ CREATE TABLE _fixtures.settings (
   watch boolean NOT NULL
 );
 
--- The tables written since the last clean.
+-- The tables written since the last clean (and the materialized views refreshed).
 CREATE UNLOGGED TABLE _fixtures.dirty (relid oid PRIMARY KEY);
 GRANT SELECT, INSERT ON _fixtures.dirty TO PUBLIC;
+
+-- What every clean restores (see restore.rs): taken by snapshot() at prepare.
+-- boundary: the transaction of the snapshot (rows of later ones are a test's); epoch: the DDL
+-- count then; fingerprint: the catalog's then (compared when DDL is not watched).
+CREATE TABLE _fixtures.baseline (
+  id boolean PRIMARY KEY DEFAULT true CHECK (id),
+  boundary xid8 NOT NULL,
+  epoch bigint NOT NULL,
+  fingerprint text NOT NULL
+);
+-- The tables that held rows: a copy of them (copy), the columns restored (cols, quoted).
+CREATE TABLE _fixtures.pristine (relid oid PRIMARY KEY, copy text NOT NULL, cols text NOT NULL);
+-- Every sequence's state (owned or not).
+CREATE TABLE _fixtures.seqstate (
+  seq oid PRIMARY KEY, name text NOT NULL, last_value bigint NOT NULL, is_called boolean NOT NULL
+);
+-- Every materialized view: populated, and whether its contents were its query's result
+-- (fresh: a REFRESH restores them).
+CREATE TABLE _fixtures.mviews (
+  relid oid PRIMARY KEY, name text NOT NULL, populated boolean NOT NULL, fresh boolean NOT NULL
+);
 
 -- Moves at every DDL command (event trigger _fixtures_ddl).
 CREATE SEQUENCE _fixtures.epoch;
@@ -45,6 +66,8 @@ CREATE UNLOGGED TABLE _fixtures.scope (
   seqs oid[] NOT NULL,
   seqnames text[] NOT NULL,
   seqstarts bigint[] NOT NULL,
+  rihooks boolean[] NOT NULL,
+  oihooks boolean[] NOT NULL,
   PRIMARY KEY (only_, except_)
 );
 
@@ -57,14 +80,48 @@ BEGIN
 END
 $fn$;
 
+-- A REFRESH MATERIALIZED VIEW marks the view written; any other DDL moves the epoch, but
+-- for temporary objects (a session's own, gone with it: DISCARD TEMP at every turn). Drops
+-- are seen by the sql_drop trigger, which names what was dropped.
 CREATE FUNCTION _fixtures.ddl() RETURNS event_trigger LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog AS $fn$
 BEGIN
-  IF pg_catalog.current_setting('fixtures.quiet', true) IS DISTINCT FROM 'on' THEN
+  IF pg_catalog.current_setting('fixtures.quiet', true) IS NOT DISTINCT FROM 'on' THEN
+    RETURN;
+  END IF;
+  IF TG_EVENT = 'sql_drop' THEN
+    IF EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() d
+               WHERE NOT d.is_temporary) THEN
+      PERFORM pg_catalog.nextval('_fixtures.epoch');
+    END IF;
+  ELSIF TG_TAG = 'REFRESH MATERIALIZED VIEW' THEN
+    INSERT INTO _fixtures.dirty (relid)
+      SELECT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() c
+      WHERE c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+      ON CONFLICT DO NOTHING;
+  ELSIF TG_TAG LIKE 'DROP %' THEN
+    NULL;
+  ELSIF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands())
+      OR EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() c
+                 WHERE c.schema_name IS NULL OR c.schema_name !~ '^pg_temp') THEN
     PERFORM pg_catalog.nextval('_fixtures.epoch');
   END IF;
 END
 $fn$;
+
+-- The framework's own tables refuse writes outside a clean or a snapshot (a test cannot
+-- break what the next one starts from by truncating them).
+CREATE FUNCTION _fixtures.guard() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF pg_catalog.current_setting('fixtures.cleaning', true) IS DISTINCT FROM 'on' THEN
+    RAISE EXCEPTION 'fixtures-postgres: % of %.% refused', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
+      USING HINT = 'the _fixtures schema is the test framework''s own: it restores the '
+        'database between tests; write only to your own tables';
+  END IF;
+  RETURN NULL;
+END
+$fn$;
+
 "#;
 
 /// `scope_of(only, except)`: the tables a clean covers, read from the catalog.
@@ -115,10 +172,22 @@ BEGIN
   -- trigger enabled ALWAYS (tracked).
   trig (oid, rt, ot, tracked) AS (
     SELECT t.tgrelid,
-      bool_or(t.tgenabled IN ('A', 'R') AND t.tgtype & 8 <> 0),
-      bool_or(NOT t.tgisinternal AND t.tgenabled IN ('O', 'A') AND t.tgtype & 8 <> 0),
+      bool_or(t.tgname <> '{{TRIGGER}}' AND t.tgenabled IN ('A', 'R') AND t.tgtype & 8 <> 0),
+      bool_or(NOT t.tgisinternal AND t.tgname <> '{{TRIGGER}}' AND t.tgenabled IN ('O', 'A')
+        AND t.tgtype & 8 <> 0),
       bool_or(t.tgname = '{{TRIGGER}}' AND t.tgenabled = 'A')
     FROM pg_catalog.pg_trigger t GROUP BY t.tgrelid
+  ),
+  -- Per table: an INSERT trigger or rule that fires under replica (ri) or not (oi): the
+  -- restore of seed rows would fire it.
+  ins (oid, ri, oi) AS (
+    SELECT t.tgrelid, bool_or(t.tgenabled IN ('A', 'R')), bool_or(t.tgenabled IN ('O', 'A'))
+    FROM pg_catalog.pg_trigger t
+    WHERE NOT t.tgisinternal AND t.tgname <> '{{TRIGGER}}' AND t.tgtype & 4 <> 0
+    GROUP BY t.tgrelid
+    UNION ALL
+    SELECT w.ev_class, bool_or(w.ev_enabled IN ('A', 'R')), bool_or(w.ev_enabled IN ('O', 'A'))
+    FROM pg_catalog.pg_rewrite w WHERE w.ev_type = '3' GROUP BY w.ev_class
   ),
   -- Per table: a DELETE rule that fires under replica (rr) or not (orr).
   rules (oid, rr, orr) AS (
@@ -132,7 +201,10 @@ BEGIN
       c.relrowsecurity OR coalesce(t.ot, false) OR coalesce(r.orr, false)
         OR c.oid IN (SELECT oid FROM fk_hooks) AS ohooks,
       c.oid IN (SELECT oid FROM referenced) AS referenced,
-      NOT coalesce(t.tracked, false) AS untracked
+      NOT coalesce(t.tracked, false) AS untracked,
+      coalesce((SELECT bool_or(i.ri) FROM ins i WHERE i.oid = c.oid), false) AS rihooks,
+      c.relrowsecurity OR coalesce((SELECT bool_or(i.oi) FROM ins i WHERE i.oid = c.oid), false)
+        AS oihooks
     FROM closure x JOIN pg_catalog.pg_class c ON c.oid = x.oid
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       LEFT JOIN trig t ON t.oid = c.oid
@@ -145,8 +217,11 @@ BEGIN
     coalesce(array_agg(rhooks ORDER BY oid), '{}'),
     coalesce(array_agg(ohooks ORDER BY oid), '{}'),
     coalesce(array_agg(referenced ORDER BY oid), '{}'),
-    coalesce(array_agg(oid ORDER BY oid) FILTER (WHERE untracked), '{}')
-  INTO s.rels, s.names, s.kinds, s.toasts, s.rhooks, s.ohooks, s.referenced, s.untracked
+    coalesce(array_agg(oid ORDER BY oid) FILTER (WHERE untracked), '{}'),
+    coalesce(array_agg(rihooks ORDER BY oid), '{}'),
+    coalesce(array_agg(oihooks ORDER BY oid), '{}')
+  INTO s.rels, s.names, s.kinds, s.toasts, s.rhooks, s.ohooks, s.referenced, s.untracked,
+    s.rihooks, s.oihooks
   FROM info;
 
   SELECT coalesce(array_agg(DISTINCT i.inhparent), '{}') INTO s.parents
@@ -194,7 +269,8 @@ BEGIN
     CONTINUE WHEN v_enabled = 'A';
     BEGIN
       IF v_enabled IS NULL THEN
-        EXECUTE 'CREATE TRIGGER {{TRIGGER}} AFTER INSERT OR UPDATE ON ' || v_name
+        EXECUTE 'CREATE TRIGGER {{TRIGGER}} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON '
+          || v_name
           || ' FOR EACH STATEMENT EXECUTE FUNCTION _fixtures.track()';
       END IF;
       EXECUTE 'ALTER TABLE ' || v_name || ' ENABLE ALWAYS TRIGGER {{TRIGGER}}';
@@ -207,9 +283,10 @@ BEGIN
 END
 $fn$;
 
--- Records what this role may do, installs the DDL watch if it may, and with p_track puts the
--- tracking trigger on every user table and marks them all written (rows that came before the
--- triggers — a seed, a template's data — are then cleaned by the first clean).
+-- Records what this role may do, installs the DDL watch if it may, with p_track puts the
+-- tracking trigger on every user table, and takes the snapshot every clean restores: what
+-- the tables hold now (a template's migration and seed rows) is the state each test starts
+-- from.
 CREATE FUNCTION _fixtures.arm(p_track boolean) RETURNS void LANGUAGE plpgsql {{SETTINGS}} AS $fn$
 DECLARE
   p_only text[] := '{}';
@@ -230,11 +307,14 @@ BEGIN
     BEGIN
       CREATE EVENT TRIGGER _fixtures_ddl ON ddl_command_end EXECUTE FUNCTION _fixtures.ddl();
       ALTER EVENT TRIGGER _fixtures_ddl ENABLE ALWAYS;
+      CREATE EVENT TRIGGER _fixtures_drop ON sql_drop EXECUTE FUNCTION _fixtures.ddl();
+      ALTER EVENT TRIGGER _fixtures_drop ENABLE ALWAYS;
       v_watch := true;
     EXCEPTION WHEN insufficient_privilege THEN
       v_watch := false;
     END;
   END IF;
+  PERFORM pg_catalog.set_config('fixtures.cleaning', 'on', true);
   INSERT INTO _fixtures.settings (replica, watch) VALUES (v_replica, v_watch)
     ON CONFLICT (id) DO UPDATE SET replica = excluded.replica, watch = excluded.watch;
   DELETE FROM _fixtures.scope;
@@ -242,8 +322,8 @@ BEGIN
     WITH RECURSIVE {{SELECTION}}
     SELECT coalesce(array_agg(oid), '{}') INTO v_all FROM sel;
     PERFORM _fixtures.watch(v_all);
-    INSERT INTO _fixtures.dirty (relid) SELECT pg_catalog.unnest(v_all) ON CONFLICT DO NOTHING;
   END IF;
+  PERFORM _fixtures.snapshot();
 END
 $fn$;
 "#;

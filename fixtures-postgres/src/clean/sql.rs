@@ -5,8 +5,8 @@ use crate::catalog::TableRef;
 use super::CleanStrategy;
 
 /// One round trip for `Auto` and `Delete`: the function `prepare` installed.
-pub(crate) const CALL_CLEAN: &str = "SELECT considered, deleted, truncated, sequences, note \
-     FROM _fixtures.clean($1, $2::text[], $3::text[])";
+pub(crate) const CALL_CLEAN: &str = "SELECT considered, deleted, truncated, sequences, note, \
+     restored, replace FROM _fixtures.clean($1, $2::text[], $3::text[])";
 
 /// The mode argument of `_fixtures.clean` for a strategy that uses it.
 pub(crate) fn mode(strategy: CleanStrategy) -> Option<&'static str> {

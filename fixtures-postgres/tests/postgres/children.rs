@@ -9,7 +9,7 @@ use fixtures_postgres::{Databases, PgServer, TestDb, pg_server};
 use rstest::rstest;
 
 /// This binary as a child that joins this process's run (same run id and owner: same server).
-fn child(args: &[&str]) -> Command {
+pub(crate) fn child(args: &[&str]) -> Command {
     let mut cmd = own_run(args);
     cmd.env("FIXTURES_RUN_ID", fixtures_core::run_id()).env(
         "FIXTURES_RUN_OWNER",
@@ -18,7 +18,7 @@ fn child(args: &[&str]) -> Command {
     cmd
 }
 
-fn run(cmd: &mut Command, deadline: Duration) -> Output {
+pub(crate) fn run(cmd: &mut Command, deadline: Duration) -> Output {
     let mut c = cmd.spawn().unwrap();
     let start = Instant::now();
     while c.try_wait().unwrap().is_none() {
@@ -31,7 +31,7 @@ fn run(cmd: &mut Command, deadline: Duration) -> Output {
     c.wait_with_output().unwrap()
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "{:?}\n{}\n{}",
         o.status,

@@ -5,7 +5,7 @@ use fixtures_core::prelude::*;
 use fixtures_postgres::TestDb;
 
 /// Writes a row that names this test and checks the database holds only this test's rows
-/// (plus the seed row, in every scope: the clean keeps nothing else, the template has it).
+/// (plus the seed row, in every scope: a shared database is restored to the template's state).
 pub async fn write_and_check_alone(db: &TestDb) {
     let me = fixtures_core::current_test().unwrap();
     let pool = db.pool();
@@ -27,13 +27,22 @@ pub async fn write_and_check_alone(db: &TestDb) {
         "{me} sees other tests' rows in {}",
         db.name()
     );
-    // Identities restart between tests: every test's first row gets the same id. A fresh
-    // database holds the seed row (id 1); a shared one was emptied, seed included.
+    // Every scope starts from the template's state: the seed row (id 1) is there, and every
+    // test's first row gets the next id.
     let seeded: i64 = sqlx::query_scalar("SELECT count(*) FROM notes WHERE owner = 'seed'")
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(id, 1 + seeded, "{me}: the identity was not restarted");
+    assert_eq!(
+        seeded,
+        1,
+        "{me}: the seed row is not there in {}",
+        db.name()
+    );
+    assert_eq!(
+        id, 2,
+        "{me}: the identity did not continue after the seed row"
+    );
 }
 
 macro_rules! isolation_module {

@@ -1,9 +1,10 @@
 //! fixtures-postgres against a real server (Docker or local binaries, per
 //! `FIXTURES_PG_BACKEND`): isolation in each scope, template reuse, bad migrations, a server
-//! with few connections.
+//! with few connections, the same starting state in every scope.
 
 mod children;
 mod isolation;
+mod same_state;
 mod sessions;
 mod setup_errors;
 
