@@ -1,13 +1,22 @@
-//! Cleaning a shared database between tests.
+//! Restoring a shared database between tests.
 //!
 //! A module- or suite-scoped database is shared by several tests, which take turns on it.
-//! Before each test its data is emptied, to the end state of
-//! `TRUNCATE <the selected tables> RESTART IDENTITY CASCADE`: every selected table, its
-//! partitions and children, and every table whose foreign keys reference one of them
-//! (recursively) is empty, and their owned sequences (`serial`, identity columns) start over.
-//! The tables are listed from the catalog (see [`crate::catalog`] for what is listed, and for
-//! `only` / `except`); the migrations table `_sqlx_migrations`, views, materialized views and
-//! the tables of extensions are left alone.
+//! Before each test it is brought back to the state it had when `prepare` took its snapshot
+//! — for the framework's shared databases, the template's state: the rows of every table
+//! (migration and seed rows included), the state of every sequence (owned or not), the
+//! contents of every materialized view. A clean that cannot restore in place changes nothing
+//! and says why in [`CleanReport::replace`] (a test ran DDL, the framework's objects are
+//! gone, …); the framework then replaces the database by a fresh clone. The tables are listed
+//! from the catalog (see [`crate::catalog`] for what is listed, and for `only` / `except`);
+//! the migrations table `_sqlx_migrations` and the tables of extensions are left alone.
+//!
+//! How the rows come back (`restore.rs`): `prepare` copies every table that holds rows into
+//! `_fixtures`, with each row's `ctid`. A clean deletes from a written table the rows newer
+//! than the snapshot's transaction (a test's inserts and the new versions of its updates) and
+//! puts back the copied rows whose `ctid` no longer holds an old row. A table that was empty
+//! in the snapshot is emptied as below. Template rows come back under
+//! `session_replication_role = replica` (no trigger, no foreign-key action); a role that may
+//! not set it gets a fresh clone instead when that would matter.
 //!
 //! # Strategies
 //! Medians measured on a tmpfs server with fsync off (`benches/clean.rs`), after a typical test
@@ -38,18 +47,23 @@
 //!   in referenced tables); otherwise the statement runs under
 //!   `session_replication_role = replica`, so that no foreign-key or user trigger fires.
 //!   (Switching the role makes Postgres forget the session's cached plans: ~0.5 ms.)
-//! - It restarts every owned sequence of the tables in scope that has moved
-//!   (`pg_sequence_last_value` is not null), also when no row was kept: an `INSERT` that
+//! - Every sequence whose `last_value` or `is_called` moved goes back to its snapshot state
+//!   (one generated query reads them all), also when no row was kept: an `INSERT` that
 //!   failed after taking an id.
-//! - A table created after `prepare` (by a test) has no trigger: it counts as written and gets
-//!   one; so does a table whose trigger a test disabled.
+//! - A materialized view refreshed since (the event trigger records it) is refreshed again
+//!   when its snapshot contents were its query's result; otherwise the database is replaced.
+//! - DDL since the snapshot (counted by the event trigger, or seen in a fingerprint of the
+//!   catalog without one) makes the clean ask for a replacement: the schema cannot be put back
+//!   in place. Temporary objects do not count.
 //!
 //! # Without a superuser
 //! External servers often give a role that owns the tables but is no superuser. Then `Auto`
 //! deletes with the foreign keys checked (a table with a `DELETE` trigger or rule is truncated
 //! instead, and the report says so), and the catalog is listed at every clean, as no event
-//! trigger can be created (~2–3 ms at 100 tables). `Delete` truncates every table. Without the
-//! right to create the `_fixtures` schema, `Auto` and `Delete` run the literal `Truncate`.
+//! trigger can be created: the catalog's fingerprint is compared at every clean instead (a few
+//! milliseconds at 100 tables). `Delete` truncates every table. Without the right to create
+//! the `_fixtures` schema, or when template rows would have to come back into a table with an
+//! `INSERT` trigger or one that foreign keys reference, the clean asks for a replacement.
 //!
 //! # Caveats
 //! - `Auto` and `Delete` fire no user trigger while they clean (a table with a `DELETE` trigger
@@ -57,7 +71,9 @@
 //! - A table excluded with `except` that references a cleaned table is emptied anyway, as
 //!   `TRUNCATE … CASCADE` would (its rows would point at nothing); so is an excluded partition
 //!   or child of a cleaned table.
-//! - Standalone sequences (not owned by a column) are not restarted, as by `TRUNCATE`.
+//! - The physical order of restored rows differs: an unordered `SELECT` may list them in
+//!   another order than a fresh clone would (order by a key).
+//! - A test that runs `VACUUM FREEZE` hides its rows from the restore.
 //! - Rows written in a transaction that is still open when the clean runs are cleaned by the
 //!   next clean; end the test's connections first.
 //! - A clean takes `ACCESS EXCLUSIVE` locks only on the tables it truncates.
@@ -193,13 +209,12 @@ impl CleanReport {
     }
 }
 
-/// Prepares a freshly created shared (module/suite-scope) database for fast cleaning, after
-/// migrations and seed ran: installs the `_fixtures` schema, the tracking triggers and the
-/// cleaning function, and marks every table as written (so the first clean also removes
-/// the seed's rows). One round trip and one transaction.
+/// Prepares a database for restoring, after migrations and seed ran: installs the `_fixtures`
+/// schema, the tracking triggers and the cleaning function, and takes the snapshot every
+/// clean restores. One round trip and one transaction.
 ///
 /// Idempotent: when this version is installed already, it only re-arms (settings, triggers
-/// on new tables, every table marked written). Does nothing for `Truncate` and `None`.
+/// on new tables) and takes the snapshot again. Does nothing for `Truncate` and `None`.
 /// A role that may not create the schema is logged, and `Auto` / `Delete` then fall back to
 /// `Truncate`.
 ///
@@ -233,10 +248,10 @@ async fn install(conn: &mut PgConnection, track: bool) -> Result<bool, sqlx::Err
     }
 }
 
-/// Empties the database as `TRUNCATE <selected tables> RESTART IDENTITY CASCADE` would, in
-/// one round trip where possible (`Auto`, `Delete`); see the [module docs](self).
-///
-/// `Auto` and `Delete` call [`prepare`] themselves if it has not run.
+/// Restores the database to its snapshot (`Auto`, `Delete`: one round trip), or empties it
+/// as `TRUNCATE <selected tables> RESTART IDENTITY CASCADE` would (`Truncate`); see the
+/// [module docs](self). When `Auto` / `Delete` cannot restore in place (or `prepare` has
+/// not run) nothing is changed and [`CleanReport::replace`] says why.
 ///
 /// # Errors
 ///

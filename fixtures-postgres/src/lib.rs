@@ -1,5 +1,7 @@
 //! Real Postgres for tests: one server per run, and per test module the cleanest or the fastest
-//! isolation — a fresh database per test, or a shared one emptied between tests.
+//! isolation — a fresh database per test, or a shared one restored between tests. Either way
+//! each test starts from the template's state: the same schema, rows, sequences and
+//! materialized views as a fresh clone of it.
 //!
 //! ```
 //! use fixtures_core::prelude::*;
@@ -55,12 +57,16 @@
 //!   the background; dropped after the test (in the background too: the next test does not
 //!   wait; the run's server is stopped only after the drops are done).
 //! - **module scope** / **suite scope** (faster / fastest): a database shared by the
-//!   module's / run's tests, emptied before each test by [`clean`] — tables listed from the
-//!   catalog, identities restarted, the migrations table kept. Tests running at the same time
+//!   module's / run's tests, restored to the template's state before each test by [`clean`]:
+//!   the rows written since deleted, the template's rows (migrations, seed) that a test deleted
+//!   or changed put back, every moved sequence (owned or not) set back, refreshed materialized
+//!   views refreshed back. The shared databases are clones of a *prepared template* (the
+//!   template and a snapshot of its contents in the `_fixtures` schema); after a test ran DDL
+//!   (or touched the framework's objects) the database is replaced by a fresh clone of it
+//!   before the next test. Tests running at the same time
 //!   get copies of it ("lanes", up to `FIXTURES_PG_LANES`), each used by one test at a time
 //!   (an advisory lock per lane: across processes too); with `FIXTURES_PG_LANES=1` the tests
-//!   take turns on one database. Seed rows are emptied too: keep seed tables with
-//!   [`clean::CleanOptions::except`].
+//!   take turns on one database.
 //!   When a module's instance ends in the run's owner process, its lanes go to the next
 //!   module of the same template and cleaning options (cleaned before its first test, their
 //!   connections warm), unless a test ran DDL there (noticed by the cleaning's event trigger;
@@ -82,8 +88,9 @@
 //!
 //! # Safety
 //! Every database the framework creates carries a mark (its comment); it refuses to clean or
-//! drop one without it. `FIXTURES_PG_KEEP_FAILED=1` keeps a failed test's database, prints a
-//! `psql` command, and a later run removes it after `FIXTURES_PG_KEEP_TTL` (default 24 h).
+//! drop one without it. `FIXTURES_PG_KEEP_FAILED=1` keeps a failed test's database (in module
+//! and suite scope: set aside under a name of its own, the lane continues on a fresh clone),
+//! prints a `psql` command, and a later run removes it after `FIXTURES_PG_KEEP_TTL` (default 24 h).
 //!
 //! | variable | effect |
 //! |---|---|

@@ -1,5 +1,6 @@
 //! Module and suite scope, the faster ones: a database shared by many tests, each finding it
-//! clean (emptied before its turn). Tests running at the same time get copies of it ("lanes"),
+//! in the template's state (restored before its turn, or replaced by a fresh clone after DDL:
+//! see [`crate::restore`]). Tests running at the same time get copies of it ("lanes"),
 //! one each; a test waits only when every lane is busy (also across the processes of a
 //! nextest run: a Postgres advisory lock per lane).
 //!
@@ -37,7 +38,7 @@ const TURN_DEADLINE: Duration = Duration::from_secs(300);
 /// It has *lanes*: copies of the same migrated database, as many as tests use it at once, up
 /// to `FIXTURES_PG_LANES` (by default the machine's parallelism, like the test runners). A
 /// test has a lane to itself for its turn ([`SharedDb::turn`]), cleaned before the turn; what
-/// a test sees is the same with one lane or many: an empty, migrated database.
+/// a test sees is the same with one lane or many: the template's state.
 #[derive(Debug)]
 pub struct SharedDb {
     name: String,
