@@ -5,7 +5,7 @@
 //!   prints the fixture timings report.
 //! - `cargo xtask test`: the tests. Sets up what is missing (Docker required), then format
 //!   check, clippy, docs, the whole suite under `cargo test` and under `cargo nextest run`,
-//!   the short benchmarks, the short fault runs, and a check that nothing of ours is left
+//!   a user's crate outside the workspace (`consumers/webapp`), the short benchmarks, the short fault runs, and a check that nothing of ours is left
 //!   behind.
 
 use std::path::{Path, PathBuf};
@@ -13,6 +13,7 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 mod bench;
+mod consumer;
 mod reliability;
 mod report;
 mod setup;
@@ -136,6 +137,9 @@ fn test() -> Result {
         .args(pg)
         .envs(with_backend("docker")))?;
     run(cargo(&["test"]).args(pg).envs(with_backend("local")))?;
+    // A user's crate outside the workspace: every scope starts each test from the template.
+    consumer::run(&with_backend("docker"))?;
+    setup::assert_nothing_left()?;
     real_nextest_markers()?;
     run(&mut cargo(&[
         "bench",
