@@ -54,6 +54,58 @@ async fn database(n: usize, superuser: bool) -> (PgConnection, PgConnection) {
     (framework, test)
 }
 
+/// The seed of the restore case: 200 rows in each of the first five tables (1,000 in all).
+fn seed() -> String {
+    (0..5)
+        .map(|k| schema::tree_insert(k, 200))
+        .collect::<Vec<_>>()
+        .join(";\n")
+}
+
+/// A database with `n` tables and [`seed`], prepared (the snapshot holds the seed rows).
+async fn seeded_database(n: usize) -> (PgConnection, PgConnection) {
+    let (mut framework, url) = support::scratch_database().await;
+    exec(&mut framework, &schema::tree(n)).await;
+    exec(&mut framework, &seed()).await;
+    let opts = CleanOptions::new();
+    engine::prepare(&mut framework, &opts)
+        .await
+        .expect("prepare");
+    let test = PgConnection::connect(&url).await.expect("connect");
+    (framework, test)
+}
+
+/// A typical test on the seeded schema: a few rows in 4 tables (three of them seeded), one
+/// seed row changed and one deleted.
+fn typical_seeded(n: usize) -> String {
+    format!(
+        "{};\nUPDATE t003 SET amount = amount + 1 WHERE id = (SELECT min(id) FROM t003);\n\
+         DELETE FROM t004 WHERE id = (SELECT max(id) FROM t004 WHERE id <= 200)",
+        typical(n)
+    )
+}
+
+/// Median of `iters` turns of the literal way to get a seeded database back: `TRUNCATE …
+/// RESTART IDENTITY CASCADE` of every table, then the seed again.
+async fn truncate_and_reseed(
+    framework: &mut PgConnection,
+    test: &mut PgConnection,
+    writes: &str,
+    iters: usize,
+) -> Duration {
+    let opts = CleanOptions::new().strategy(CleanStrategy::Truncate);
+    let seed = seed();
+    let mut times = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        exec(test, writes).await;
+        let start = Instant::now();
+        engine::clean(framework, &opts).await.expect("clean");
+        exec(framework, &seed).await;
+        times.push(start.elapsed());
+    }
+    median(times)
+}
+
 /// A typical test: a few rows in a few tables.
 fn typical(n: usize) -> String {
     [
@@ -187,9 +239,11 @@ async fn main() {
             )
             .await;
             // As after every DDL command: the catalog listed again at every clean.
+            // (The framework's tables refuse writes outside a clean.)
             exec(
                 &mut framework,
-                "UPDATE _fixtures.settings SET watch = false",
+                "SET fixtures.cleaning = 'on'; UPDATE _fixtures.settings SET watch = false; \
+                 RESET fixtures.cleaning",
             )
             .await;
             let auto_listing = cleans(
@@ -241,6 +295,25 @@ async fn main() {
             ms(r.delete),
             ms(r.truncate),
             ms(r.rollback)
+        );
+    }
+    println!(
+        "\n## Restore of a seeded database (1,000 seed rows in 5 tables; medians of {iters})\n"
+    );
+    println!(
+        "| tables | Auto (restore) | TRUNCATE … RESTART IDENTITY CASCADE + seed again | ratio |"
+    );
+    println!("|---|---|---|---|");
+    for n in [20, 100] {
+        let writes = typical_seeded(n);
+        let (mut framework, mut test) = seeded_database(n).await;
+        let auto = cleans(&mut framework, &mut test, CleanStrategy::Auto, &writes, iters).await;
+        let literal = truncate_and_reseed(&mut framework, &mut test, &writes, iters).await;
+        println!(
+            "| {n} | {} | {} | {:.0}x |",
+            ms(auto),
+            ms(literal),
+            literal.as_secs_f64() / auto.as_secs_f64()
         );
     }
     println!("\n## prepare\n");

@@ -73,6 +73,10 @@ CREATE UNLOGGED TABLE _fixtures.scope (
 
 CREATE FUNCTION _fixtures.track() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
+  -- The clean's own writes restore: nothing to record.
+  IF pg_catalog.current_setting('fixtures.cleaning', true) = 'on' THEN
+    RETURN NULL;
+  END IF;
   IF NOT EXISTS (SELECT FROM _fixtures.dirty WHERE relid = TG_RELID) THEN
     INSERT INTO _fixtures.dirty (relid) VALUES (TG_RELID) ON CONFLICT DO NOTHING;
   END IF;
