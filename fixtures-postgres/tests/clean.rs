@@ -1,18 +1,30 @@
 //! Behaviour of the cleaning engine against a real server: what is emptied, what is kept,
-//! which sequences restart, and that `Auto` and `Delete` end where a literal `TRUNCATE … RESTART
-//! IDENTITY CASCADE` does.
+//! which sequences restart, and that `Auto` and `Delete` put the database back to the state
+//! `prepare` saw (or ask for a replacement when they cannot).
 
+#[path = "clean/bed.rs"]
+mod bed;
+#[path = "clean/fingerprint.rs"]
+mod fingerprint;
 #[path = "clean/schema.rs"]
 mod schema;
+#[path = "clean/seeded.rs"]
+mod seeded;
 #[path = "clean/support.rs"]
 mod support;
 #[path = "clean/util.rs"]
 mod util;
+#[path = "clean/writes.rs"]
+mod writes;
 
 #[path = "clean/edge_cases.rs"]
 mod edge_cases;
 #[path = "clean/equivalence.rs"]
 mod equivalence;
+#[path = "clean/known_gaps.rs"]
+mod known_gaps;
+#[path = "clean/replace.rs"]
+mod replace;
 #[path = "clean/tracking.rs"]
 mod tracking;
 
@@ -155,26 +167,104 @@ async fn truncate_needs_no_preparation() {
 }
 
 #[tokio::test]
-async fn auto_without_prepare_prepares_itself() {
-    let (mut conn, _) = scratch_database().await;
-    exec(&mut conn, SHOP).await;
-    exec(&mut conn, SHOP_ROWS).await;
-    let report = clean(&mut conn, &CleanOptions::new()).await;
-    assert_eq!(report.tables_emptied(), 3, "{report:?}");
-    assert_eq!(count(&mut conn, "orders").await, 0);
-    assert_eq!(insert_id(&mut conn, "customers").await, 1);
+async fn auto_and_delete_without_prepare_ask_for_a_replacement() {
+    // Installing now would take the test's rows for the template's: the clean changes
+    // nothing and the caller replaces the database.
+    for strategy in [CleanStrategy::Auto, CleanStrategy::Delete] {
+        let (mut conn, _) = scratch_database().await;
+        exec(&mut conn, SHOP).await;
+        exec(&mut conn, SHOP_ROWS).await;
+        let before = snapshot(&mut conn).await;
+        let report = clean(&mut conn, &opts(strategy)).await;
+        let reason = report.replace.as_deref().unwrap_or_default();
+        assert!(reason.contains("_fixtures"), "{strategy:?}: {report:?}");
+        assert_eq!(report.tables_emptied(), 0, "{strategy:?}: {report:?}");
+        assert!(report.restored.is_empty() && report.sequences_reset.is_empty());
+        assert_eq!(
+            snapshot(&mut conn).await,
+            before,
+            "{strategy:?}: nothing changed"
+        );
+        let installed: bool = scalar(
+            &mut conn,
+            "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = '_fixtures')",
+        )
+        .await;
+        assert!(!installed, "{strategy:?}: the clean installed nothing");
+    }
 }
 
 #[tokio::test]
-async fn seed_rows_written_before_prepare_are_cleaned_by_the_first_clean() {
-    let (mut conn, _) = scratch_database().await;
-    exec(&mut conn, SHOP).await;
-    exec(&mut conn, SHOP_ROWS).await;
-    prepare(&mut conn, &CleanOptions::new()).await;
-    clean(&mut conn, &CleanOptions::new()).await;
-    let after = snapshot(&mut conn).await;
-    assert_eq!(after.non_empty(), ["public._sqlx_migrations"]);
-    assert!(after.moved().is_empty(), "{after:?}");
+async fn seed_rows_written_before_prepare_are_restored_not_emptied() {
+    for strategy in [CleanStrategy::Auto, CleanStrategy::Delete] {
+        let (mut conn, _) = scratch_database().await;
+        exec(&mut conn, SHOP).await;
+        exec(&mut conn, SHOP_ROWS).await;
+        prepare(&mut conn, &opts(strategy)).await;
+        let seeded = rows(&mut conn).await;
+        let report = clean(&mut conn, &opts(strategy)).await;
+        assert!(report.replace.is_none(), "{strategy:?}: {report:?}");
+        if strategy == CleanStrategy::Auto {
+            // (Delete goes through every table, and lists every seeded one.)
+            assert!(
+                report.tables_emptied() == 0 && report.restored.is_empty(),
+                "{report:?}"
+            );
+        }
+        assert_eq!(
+            rows(&mut conn).await,
+            seeded,
+            "{strategy:?}: the seed is kept"
+        );
+
+        // A test deletes and updates seed rows (the delete cascades to items), adds its own,
+        // and takes ids with failed inserts.
+        exec(
+            &mut conn,
+            "DELETE FROM orders WHERE id = 3;
+             UPDATE customers SET name = 'renamed' WHERE id = 1;
+             INSERT INTO customers (name) VALUES ('new');
+             INSERT INTO orders (customer_id) VALUES (3);",
+        )
+        .await;
+        assert!(!try_exec(&mut conn, "INSERT INTO items (order_id) VALUES (99)").await);
+        let report = clean(&mut conn, &opts(strategy)).await;
+        assert!(report.replace.is_none(), "{strategy:?}: {report:?}");
+        for t in ["public.customers", "public.items", "public.orders"] {
+            assert!(
+                report.restored.iter().any(|r| r == t),
+                "{strategy:?}: {t}: {report:?}"
+            );
+        }
+        assert_eq!(
+            rows(&mut conn).await,
+            seeded,
+            "{strategy:?}: the seed is back"
+        );
+        // The sequences continue where the seed left them.
+        assert_eq!(insert_id(&mut conn, "customers").await, 3, "{strategy:?}");
+        assert_eq!(
+            scalar::<i64>(
+                &mut conn,
+                "INSERT INTO items (order_id) VALUES (1) RETURNING id"
+            )
+            .await,
+            3,
+            "{strategy:?}"
+        );
+    }
+}
+
+/// Every row of the shop's tables, as text.
+async fn rows(conn: &mut sqlx::PgConnection) -> Vec<String> {
+    scalar(
+        conn,
+        "SELECT array_agg(r ORDER BY r) FROM (
+           SELECT 'customers ' || c::text AS r FROM customers c
+           UNION ALL SELECT 'orders ' || o::text FROM orders o
+           UNION ALL SELECT 'items ' || i::text FROM items i) x",
+    )
+    .await
 }
 
 #[tokio::test]

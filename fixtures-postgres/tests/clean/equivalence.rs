@@ -1,196 +1,262 @@
-//! The fast strategies end where a literal `TRUNCATE … RESTART IDENTITY CASCADE` ends, checked
-//! property-style: random writes (seeded, so a failure replays) into a varied schema of 30+
-//! tables, several tests in a row on one database, for several `only` / `except` choices;
-//! after every clean the whole database (rows per table, every sequence's state and next
-//! value) must be the same under `Auto`, `Delete` and `Truncate`.
+//! The restore rule, checked property-style: after any test, `clean` either puts the whole
+//! database back to the state `prepare` saw, or changes nothing and asks for a replacement.
+//!
+//! A template holds the schema of `seeded.rs` with its seed rows; a clone of it is prepared
+//! (as `SharedDb` does) and fingerprinted (`fingerprint.rs`: every row, sequence state,
+//! materialized view row and the catalog). Then, round after round, a random test
+//! (`writes.rs`) writes from its own connection, closed before the clean like a test's pool,
+//! and the clean must either
+//! - restore in place: the fingerprint equals the prepared one; or
+//! - return `replace`: the fingerprint equals the one taken just before the clean (nothing
+//!   changed), and the run goes on with a fresh, freshly prepared clone.
+//!
+//! A successful schema change, a refresh of the stale view or a write that makes the restore
+//! of `stamped` fire its trigger must end in `replace`; as a superuser, any other test must be
+//! restored in place (without one, the cleaner may also ask for a replacement where putting
+//! rows back would run foreign-key actions). At the end, every data section of the fingerprint
+//! must have been changed by some round restored in place, so that the writes exercise what
+//! they claim to.
+//!
+//! `FIXTURES_CLEAN_SEED=<n>` replays (or varies) the runs; `FIXTURES_CLEAN_ROUNDS=<x>`
+//! multiplies the rounds, for a longer search.
 
-use fixtures_postgres::clean::{CleanOptions, CleanStrategy};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use fixtures_postgres::clean::CleanStrategy;
 use sqlx::{Connection, PgConnection};
 
-use crate::schema;
-use crate::support::scratch_database;
+use crate::bed::Bed;
+use crate::fingerprint::fingerprint;
+use crate::seeded::NEVER_RESTORED_IN_PLACE;
 use crate::util::*;
+use crate::writes::{Effect, Rng, Shape, Write, random_test};
 
-/// splitmix64: a small deterministic generator, enough to pick writes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
+/// What the clean after a test must do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Restore,
+    Replace,
+    Either,
 }
 
-/// What one simulated test writes: a few writes of a few rows; now and then many rows, or
-/// a table created by the test.
-fn test_writes(rng: &mut Rng, round: usize) -> Vec<String> {
-    let writers = schema::varied_writers();
-    let mut out = Vec::new();
-    for _ in 0..1 + rng.below(6) {
-        let (_, sql) = &writers[rng.below(writers.len())];
-        let rows = match rng.below(10) {
-            0 => 1500,
-            1..=3 => 1,
-            _ => 1 + rng.below(5),
-        };
-        out.push(sql.replace("{n}", &rows.to_string()));
+fn expectation(writes: &[Write], ok: &[bool], shape: Shape) -> Expect {
+    let mut expect = Expect::Restore;
+    for (w, ok) in writes.iter().zip(ok) {
+        match (w.effect, ok) {
+            (Effect::Ddl | Effect::Replace, true) => return Expect::Replace,
+            // A failed DDL command may still have moved the DDL epoch.
+            (Effect::Ddl | Effect::MayReplace, _) => expect = Expect::Either,
+            _ => {}
+        }
     }
-    if rng.below(4) == 0 {
-        out.push(format!(
-            "CREATE TABLE IF NOT EXISTS made_in_test_{round} \
-             (id serial PRIMARY KEY, t001_id bigint REFERENCES t001 (id));
-             INSERT INTO made_in_test_{round} (t001_id) SELECT max(id) FROM t001;"
-        ));
-    }
-    out
-}
-
-/// The seeds tried: two, or `FIXTURES_CLEAN_SEEDS` of them for a longer search.
-fn seeds() -> Vec<u64> {
-    let n = std::env::var("FIXTURES_CLEAN_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
-    (0..n).map(|k| 11 + 1000 * k).collect()
-}
-
-/// The option sets tried: everything, exclusions, a selection.
-fn option_sets() -> Vec<CleanOptions> {
-    vec![
-        CleanOptions::new(),
-        // t002 references t001: emptied anyway (CASCADE).
-        CleanOptions::new().except(["t002", "s2.*", "scratchpad"]),
-        CleanOptions::new().only(["s2.*", "t001", "part", "base", "ticketed"]),
-        // cyc_a is in a cycle with a cleaned table: emptied anyway.
-        CleanOptions::new().except(["cyc_a", "tags", "part_high", "sub"]),
-    ]
-}
-
-/// Runs `rounds` simulated tests under `strategy` and returns the snapshot after each clean;
-/// as a superuser, or as the owner of the tables who is none (`as_owner`).
-async fn run(
-    seed: u64,
-    opts: &CleanOptions,
-    strategy: CleanStrategy,
-    rounds: usize,
-    as_owner: bool,
-) -> Vec<Snapshot> {
-    let opts = opts.clone().strategy(strategy);
-    let (mut framework, url) = scratch_database().await;
-    let (mut framework, url) = if as_owner {
-        owner(&mut framework, &url, true).await
+    if shape.superuser {
+        expect
     } else {
-        (framework, url)
-    };
-    exec(&mut framework, &schema::varied()).await;
-    // A seed written before prepare.
-    exec(&mut framework, &schema::tree_insert(0, 3)).await;
-    exec(&mut framework, &schema::tree_insert(1, 2)).await;
-    exec(
-        &mut framework,
-        "INSERT INTO tags VALUES ('seed'); INSERT INTO part (k) VALUES (5);",
-    )
-    .await;
-    prepare(&mut framework, &opts).await;
-    let mut snapshots = Vec::new();
-    clean(&mut framework, &opts).await;
-    snapshots.push(snapshot(&mut framework).await);
+        Expect::Either
+    }
+}
+
+#[derive(Default)]
+struct Stats {
+    in_place: usize,
+    replaced: usize,
+    replaced_by_ddl: usize,
+    replaced_by_rule: usize,
+    /// The data sections some round changed and the clean restored in place.
+    covered: BTreeSet<String>,
+    /// Why the cleans asked for replacements, and how often.
+    reasons: BTreeMap<String, usize>,
+    /// Time spent writing, fingerprinting, cleaning, replacing.
+    times: [Duration; 4],
+}
+
+/// Runs `rounds` random tests on one bed; panics with the seed and the round's writes at the
+/// first clean that breaks the rule.
+async fn run(strategy: CleanStrategy, shape: Shape, seed: u64, rounds: usize) -> Stats {
+    let started = Instant::now();
+    let mut bed = Bed::new(strategy, shape).await;
     let mut rng = Rng(seed);
+    let mut stats = Stats::default();
     for round in 0..rounds {
-        // The test's own connection, closed before the clean, like a test's pool.
-        let mut test = PgConnection::connect(&url).await.expect("connect");
-        for sql in test_writes(&mut rng, round) {
-            let _ = try_exec(&mut test, &sql).await;
+        let writes = random_test(&mut rng, shape);
+        let t0 = Instant::now();
+        let mut test = PgConnection::connect_with(&bed.role.clone().database(&bed.db))
+            .await
+            .expect("connect as a test");
+        let mut ok = Vec::new();
+        for w in &writes {
+            ok.push(try_exec(&mut test, &w.sql).await);
         }
         test.close().await.ok();
-        clean(&mut framework, &opts).await;
-        snapshots.push(snapshot(&mut framework).await);
+        let expect = expectation(&writes, &ok, shape);
+        let t1 = Instant::now();
+        let before = fingerprint(&mut bed.framework).await;
+        let t2 = Instant::now();
+        let report = clean(&mut bed.framework, &bed.opts).await;
+        let t3 = Instant::now();
+        let after = fingerprint(&mut bed.framework).await;
+        stats.times[0] += t1 - t0;
+        stats.times[1] += (t2 - t1) + t3.elapsed();
+        stats.times[2] += t3 - t2;
+        let context = || {
+            let listed: Vec<String> = writes
+                .iter()
+                .zip(&ok)
+                .map(|(w, ok)| format!("  [{}] {}", if *ok { "ok" } else { "failed" }, w.sql))
+                .collect();
+            format!(
+                "seed {seed} (FIXTURES_CLEAN_SEED={seed} replays), round {round}, {strategy:?}, \
+                 superuser: {}; the test wrote:\n{}\nthe clean reported {report:?}",
+                shape.superuser,
+                listed.join("\n")
+            )
+        };
+        if report.replace.is_some() {
+            assert_ne!(
+                expect,
+                Expect::Restore,
+                "{}\nasked for a replacement",
+                context()
+            );
+            if let Some(diff) = before.diff(&after) {
+                panic!(
+                    "{}\nasked for a replacement, yet changed:\n{diff}",
+                    context()
+                );
+            }
+            stats.replaced += 1;
+            *stats
+                .reasons
+                .entry(report.replace.clone().unwrap_or_default())
+                .or_default() += 1;
+            if writes
+                .iter()
+                .zip(&ok)
+                .any(|(w, ok)| *ok && w.effect == Effect::Ddl)
+            {
+                stats.replaced_by_ddl += 1;
+            } else if expect == Expect::Replace {
+                stats.replaced_by_rule += 1;
+            }
+            let t4 = Instant::now();
+            bed.replace().await;
+            stats.times[3] += t4.elapsed();
+        } else {
+            assert_ne!(
+                expect,
+                Expect::Replace,
+                "{}\nrestored in place, but must ask for a replacement",
+                context()
+            );
+            if let Some(diff) = bed.prepared.diff(&after) {
+                panic!(
+                    "{}\nnot back to the prepared state (- prepared, + after the clean):\n{diff}",
+                    context()
+                );
+            }
+            stats.in_place += 1;
+            stats.covered.extend(bed.prepared.changed(&before));
+        }
     }
-    snapshots
+    let required: BTreeSet<String> = bed
+        .prepared
+        .data_sections()
+        .into_iter()
+        .filter(|s| !NEVER_RESTORED_IN_PLACE.contains(&s.as_str()))
+        .collect();
+    let missed: Vec<&String> = required.difference(&stats.covered).collect();
+    eprintln!(
+        "restore property, {strategy:?}, superuser: {}, seed {seed}: {rounds} tests, {} restored \
+         in place, {} replaced ({} after DDL, {} by rule), {} of {} data sections exercised, \
+         {:.1?} (writes, fingerprints, cleans, replacements: {:.1?}); replaced because: {:?}",
+        shape.superuser,
+        stats.in_place,
+        stats.replaced,
+        stats.replaced_by_ddl,
+        stats.replaced_by_rule,
+        required.len() - missed.len(),
+        required.len(),
+        started.elapsed(),
+        stats.times,
+        stats.reasons
+    );
+    bed.drop_all().await;
+    if shape.superuser {
+        assert!(
+            missed.is_empty(),
+            "seed {seed}: no round restored {missed:?} in place"
+        );
+    } else {
+        assert!(
+            missed.len() * 2 <= required.len(),
+            "seed {seed}: no round restored {missed:?} in place"
+        );
+    }
+    stats
 }
 
-/// The first difference between two runs, readably.
-fn difference(a: &[Snapshot], b: &[Snapshot]) -> Option<String> {
-    for (round, (x, y)) in a.iter().zip(b).enumerate() {
-        for (table, n) in &x.rows {
-            let m = y.rows.get(table);
-            if m != Some(n) {
-                return Some(format!(
-                    "after clean {round}: {table} has {n} rows vs {m:?}"
-                ));
-            }
-        }
-        for (seq, state) in &x.sequences {
-            let other = y.sequences.get(seq);
-            if other != Some(state) {
-                return Some(format!(
-                    "after clean {round}: sequence {seq} is (last, next) {state:?} vs {other:?}"
-                ));
-            }
-        }
-        if x != y {
-            return Some(format!("after clean {round}: {x:?}\nvs\n{y:?}"));
-        }
-    }
-    (a.len() != b.len()).then(|| "different numbers of cleans".to_string())
+fn seed(default: u64) -> u64 {
+    std::env::var("FIXTURES_CLEAN_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn rounds(default: usize) -> usize {
+    let scale: f64 = std::env::var("FIXTURES_CLEAN_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0);
+    ((default as f64) * scale).ceil() as usize
 }
 
 #[tokio::test]
-async fn auto_and_delete_end_where_literal_truncate_ends() {
-    const ROUNDS: usize = 6;
-    for (i, opts) in option_sets().into_iter().enumerate() {
-        for seed in seeds() {
-            let seed = seed + i as u64;
-            let truncate = run(seed, &opts, CleanStrategy::Truncate, ROUNDS, false).await;
-            assert_eq!(truncate.len(), ROUNDS + 1);
-            for strategy in [CleanStrategy::Auto, CleanStrategy::Delete] {
-                let other = run(seed, &opts, strategy, ROUNDS, false).await;
-                if let Some(diff) = difference(&truncate, &other) {
-                    panic!("seed {seed}, {opts:?}: Truncate vs {strategy:?}: {diff}");
-                }
-            }
-        }
-    }
+async fn auto_restores_the_prepared_state_or_asks_for_a_replacement() {
+    let shape = Shape {
+        stamped: true,
+        superuser: true,
+    };
+    let n = rounds(200);
+    let stats = run(CleanStrategy::Auto, shape, seed(1), n).await;
+    assert!(stats.in_place * 2 >= n, "mostly restored in place");
+    assert!(
+        stats.replaced_by_ddl > 0 && stats.replaced_by_rule > 0,
+        "both replacement paths"
+    );
+}
+
+#[tokio::test]
+async fn delete_restores_the_prepared_state_or_asks_for_a_replacement() {
+    // Delete looks at every table: with `stamped` (whose restore would fire its trigger) every
+    // clean would ask for a replacement, so this schema has none.
+    let shape = Shape {
+        stamped: false,
+        superuser: true,
+    };
+    let n = rounds(100);
+    let stats = run(CleanStrategy::Delete, shape, seed(2), n).await;
+    assert!(stats.in_place * 2 >= n, "mostly restored in place");
 }
 
 #[tokio::test]
 async fn without_superuser_too() {
-    // No replica role: Auto deletes with the foreign keys checked (or truncates), Delete
-    // truncates everything.
-    const ROUNDS: usize = 6;
-    for (i, opts) in option_sets().into_iter().enumerate().step_by(2) {
-        let seed = 77 + i as u64;
-        let truncate = run(seed, &opts, CleanStrategy::Truncate, ROUNDS, true).await;
-        for strategy in [CleanStrategy::Auto, CleanStrategy::Delete] {
-            let other = run(seed, &opts, strategy, ROUNDS, true).await;
-            if let Some(diff) = difference(&truncate, &other) {
-                panic!("seed {seed}, {opts:?}, no superuser: Truncate vs {strategy:?}: {diff}");
-            }
-        }
-    }
-}
-
-#[tokio::test]
-async fn the_random_tests_do_write_what_the_cleans_undo() {
-    // Guards the property test against vacuity: without cleaning, the writes leave rows in
-    // many tables and move many sequences.
-    let (mut conn, url) = scratch_database().await;
-    exec(&mut conn, &schema::varied()).await;
-    let mut rng = Rng(11);
-    let mut test = PgConnection::connect(&url).await.expect("connect");
-    for round in 0..6 {
-        for sql in test_writes(&mut rng, round) {
-            let _ = try_exec(&mut test, &sql).await;
-        }
-    }
-    let state = snapshot(&mut conn).await;
-    assert!(state.non_empty().len() >= 8, "{state:?}");
-    assert!(state.moved().len() >= 8, "{state:?}");
+    // No replica role, no event trigger: the catalog fingerprint finds DDL, and rows that
+    // would need foreign-key actions or triggers to come back make the clean ask for a
+    // replacement.
+    let shape = Shape {
+        stamped: true,
+        superuser: false,
+    };
+    let n = rounds(60);
+    let stats = run(CleanStrategy::Auto, shape, seed(3), n).await;
+    assert!(stats.in_place * 4 >= n, "a quarter restored in place");
+    assert!(stats.replaced_by_ddl + stats.replaced_by_rule > 0);
+    let shape = Shape {
+        stamped: false,
+        superuser: false,
+    };
+    let n = rounds(40);
+    let stats = run(CleanStrategy::Delete, shape, seed(4), n).await;
+    assert!(stats.in_place * 4 >= n, "a quarter restored in place");
 }
