@@ -307,7 +307,14 @@ async fn main() {
     for n in [20, 100] {
         let writes = typical_seeded(n);
         let (mut framework, mut test) = seeded_database(n).await;
-        let auto = cleans(&mut framework, &mut test, CleanStrategy::Auto, &writes, iters).await;
+        let auto = cleans(
+            &mut framework,
+            &mut test,
+            CleanStrategy::Auto,
+            &writes,
+            iters,
+        )
+        .await;
         let literal = truncate_and_reseed(&mut framework, &mut test, &writes, iters).await;
         println!(
             "| {n} | {} | {} | {:.0}x |",

@@ -96,7 +96,11 @@ async fn without_superuser_a_concurrent_refresh_is_undone_or_replaced() {
     let report = clean(&mut conn, &CleanOptions::new()).await;
     if report.replace.is_none() {
         // Today: `o` is restored (2 rows) and `m` still counts 3.
-        assert_eq!(scalar::<i64>(&mut conn, "SELECT n FROM m").await, 2, "{report:?}");
+        assert_eq!(
+            scalar::<i64>(&mut conn, "SELECT n FROM m").await,
+            2,
+            "{report:?}"
+        );
     }
 }
 
@@ -136,7 +140,11 @@ async fn without_superuser_every_schema_change_asks_for_a_replacement() {
     for ddl in changes {
         prepare(&mut conn, &CleanOptions::new()).await;
         exec(&mut conn, ddl).await;
-        if clean(&mut conn, &CleanOptions::new()).await.replace.is_none() {
+        if clean(&mut conn, &CleanOptions::new())
+            .await
+            .replace
+            .is_none()
+        {
             missed.push(ddl);
         }
     }

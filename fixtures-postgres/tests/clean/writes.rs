@@ -141,7 +141,7 @@ fn random_write(rng: &mut Rng, shape: Shape) -> Write {
         29 => "DELETE FROM notes WHERE id % 2 = 0".to_string(),
         30 => "DELETE FROM audit WHERE id = 1".to_string(),
         31 => "SELECT nextval('tickets')".to_string(),
-        32 => format!("SELECT setval('tickets', {}, {})", 1 + r, r % 2 == 0),
+        32 => format!("SELECT setval('tickets', {}, {})", 1 + r, r.is_multiple_of(2)),
         33 => format!("SELECT setval('customers_id_seq', {})", 1 + r),
         34 => "SELECT nextval('\"Sales\".\"Order_id_seq\"')".to_string(),
         35 => "BEGIN; SELECT nextval('events_id_seq'); ROLLBACK;".to_string(),
