@@ -52,6 +52,26 @@ impl ProcessRef {
         })
     }
 
+    /// Where pids mean what they say: this boot of this machine and this process's PID
+    /// namespace (`<boot id>/<namespace inode>`). A [`ProcessRef`] recorded under another
+    /// value (another machine, a CI job's container) cannot be checked from here.
+    pub fn namespace() -> &'static str {
+        static NS: OnceLock<String> = OnceLock::new();
+        NS.get_or_init(|| {
+            let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+                .map(|b| b.trim().replace('-', ""))
+                .unwrap_or_else(|_| "noboot".into());
+            let ns = std::fs::read_link("/proc/self/ns/pid")
+                .ok()
+                .and_then(|l| {
+                    let l = l.to_string_lossy().into_owned();
+                    Some(l.strip_prefix("pid:[")?.strip_suffix(']')?.to_owned())
+                })
+                .unwrap_or_else(|| "nons".into());
+            format!("{}/{ns}", boot.get(..16).unwrap_or(&boot))
+        })
+    }
+
     /// True while this very process (same pid, same start time) runs.
     pub fn is_alive(&self) -> bool {
         ProcessRef::of(self.pid).is_some_and(|p| self.start == 0 || p.start == self.start)

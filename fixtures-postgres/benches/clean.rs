@@ -49,6 +49,7 @@ async fn database(n: usize, superuser: bool) -> (PgConnection, PgConnection) {
     engine::prepare(&mut framework, &opts)
         .await
         .expect("prepare");
+    as_lane(&mut framework, superuser).await;
     engine::clean(&mut framework, &opts).await.expect("clean");
     let test = PgConnection::connect(&url).await.expect("connect");
     (framework, test)
@@ -71,6 +72,7 @@ async fn seeded_database(n: usize) -> (PgConnection, PgConnection) {
     engine::prepare(&mut framework, &opts)
         .await
         .expect("prepare");
+    as_lane(&mut framework, true).await;
     let test = PgConnection::connect(&url).await.expect("connect");
     (framework, test)
 }
@@ -104,6 +106,14 @@ async fn truncate_and_reseed(
         times.push(start.elapsed());
     }
     median(times)
+}
+
+/// The framework connection as a shared database's lane has it: a replica where the role may
+/// be one (so that a clean never switches the role, which makes Postgres forget its plans).
+async fn as_lane(framework: &mut PgConnection, superuser: bool) {
+    if superuser {
+        exec(framework, "SET session_replication_role = replica").await;
+    }
 }
 
 /// A typical test: a few rows in a few tables.

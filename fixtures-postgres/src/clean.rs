@@ -189,8 +189,8 @@ pub struct CleanReport {
     /// The sequences put back to their snapshot state (owned or not; not listed for
     /// `Truncate`, which restarts the owned ones).
     pub sequences_reset: Vec<String>,
-    /// The tables whose snapshot rows were put back, and the materialized views refreshed
-    /// back to their snapshot contents.
+    /// The tables restored from their snapshot copies (the missing rows put back, if any),
+    /// and the materialized views refreshed back to their snapshot contents.
     pub restored: Vec<String>,
     /// Why the database could not be restored in place and must be replaced by a fresh
     /// clone (nothing was changed): a test ran DDL, the framework's objects are missing, …

@@ -114,6 +114,7 @@ mod container;
 mod database;
 mod error;
 mod fresh;
+mod keeper;
 #[cfg(test)]
 mod live_tests;
 mod local;

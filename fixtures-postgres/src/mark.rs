@@ -1,7 +1,8 @@
 //! The mark every database of ours carries, and the safeguard that checks it.
 //!
 //! The mark is the database's comment (`COMMENT ON DATABASE`), written when the framework
-//! creates it: `fixtures-managed kind=… run=… owner=… created=…`. Before cleaning or dropping,
+//! creates it: `fixtures-managed kind=… run=… owner=… ns=… created=…` (`ns`: where the owner's
+//! pid means something, see `ProcessRef::namespace`; marks of older versions have none). Before cleaning or dropping,
 //! the live catalog is asked for it: an environment variable cannot vouch for a database, the
 //! database itself can.
 
@@ -46,10 +47,11 @@ pub(crate) fn now() -> u64 {
 /// The comment text for a database of ours.
 pub(crate) fn text(kind: Kind, extra: &str) -> String {
     format!(
-        "{PREFIX}kind={} run={} owner={} created={}{}{}",
+        "{PREFIX}kind={} run={} owner={} ns={} created={}{}{}",
         kind.as_str(),
         fixtures_core::run_id(),
         fixtures_core::watchdog::run_owner(),
+        fixtures_core::watchdog::ProcessRef::namespace(),
         now(),
         if extra.is_empty() { "" } else { " " },
         extra

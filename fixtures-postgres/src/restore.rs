@@ -237,6 +237,11 @@ pub(crate) async fn connect_lane(
                 .execute(&mut conn)
                 .await
                 .map_err(Error::sql("configuring the connection", name))?;
+            // The cleans on this connection run as a replica where the role may: switching
+            // the role at every clean would make Postgres forget the cached plans each time.
+            let _ = sqlx::raw_sql("SET session_replication_role = replica")
+                .execute(&mut conn)
+                .await;
             Ok::<_, Error>(conn)
         }
         .await;

@@ -359,8 +359,10 @@ async fn try_lane(
         return Ok(None);
     };
     let free = match names::try_advisory_lock(&mut guard, &lane.name).await {
-        // Replaced by another process since this one last used it: connect again.
+        // Replaced by another process since this one last used it: connect again (the kept
+        // connections went with the old database too).
         Err(e) if restore::is_gone(&e) => {
+            lane.forget_connections();
             *guard = restore::connect_lane(options, &lane.name).await?;
             names::try_advisory_lock(&mut guard, &lane.name).await
         }
@@ -592,6 +594,7 @@ impl SharedDb {
         let locked = match names::advisory_lock(&mut guard, &lane.name).await {
             // Replaced by another process while this one waited: connect again and wait on.
             Err(e) if restore::is_gone(&e) => {
+                lane.forget_connections();
                 *guard = restore::connect_lane(&self.options, &lane.name).await?;
                 names::advisory_lock(&mut guard, &lane.name).await
             }

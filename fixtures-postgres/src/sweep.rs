@@ -2,11 +2,18 @@
 //!
 //! - local servers (and their folders) of runs whose owner is dead;
 //! - kept databases whose expiry has passed, and warm clones older than a day;
-//! - on an external server, every database of a run whose owner is dead (same machine only:
-//!   the owner is a local process): test and shared databases, and also the run's template
-//!   and warm clones — a server that is not ours keeps no caches across runs. A template is
-//!   spared while a database of a live run was cloned from it (another run may be using it).
-//!   Servers the framework starts itself (Docker, local) keep their templates across runs.
+//! - every database of a run that is over: test and shared databases, and on an external
+//!   server also the run's template and warm clones — a server that is not ours keeps no
+//!   caches across runs. A template is spared while a database of a live run was cloned from
+//!   it (another run may be using it). Servers the framework starts itself (Docker, local)
+//!   keep their templates across runs.
+//!
+//! A run is alive while the server shows its keeper lock held (see [`crate::keeper`]: that
+//! holds for runs on other machines and in other PID namespaces too), or while its owner
+//! process lives, when the mark says the owner's pid is one of this namespace. A run of
+//! another namespace whose lock is free is swept only if its lock is still free
+//! [`RECHECK`](crate::keeper::RECHECK) later (in the background). A mark of an older version
+//! (no namespace) whose owner is not alive here is swept once it is [`OLD_MARK_GRACE`] old.
 //!
 //! At exit, on an external server, the run's owner process drops the warm clones it made
 //! ([`drop_warm_at_exit`]); under nextest the owner runs none of our code, and the next run's
@@ -22,6 +29,7 @@ use fixtures_core::watchdog::ProcessRef;
 use sqlx::{Connection, PgConnection};
 
 use crate::fresh::exec;
+use crate::keeper;
 use crate::mark;
 use crate::server::{Backend, PgServer};
 
@@ -31,9 +39,66 @@ pub(crate) async fn at_start(server: &PgServer, admin: &mut PgConnection) {
     if server.backend() == Backend::Local {
         let _ = tokio::task::spawn_blocking(crate::local::sweep).await;
     }
-    if let Err(e) = databases(admin, server.backend()).await {
-        tracing::warn!("sweeping old databases: {e}");
+    match databases(admin, server.backend(), None).await {
+        Ok(unsure) if !unsure.is_empty() => recheck_later(server, unsure),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("sweeping old databases: {e}"),
     }
+}
+
+/// How old a mark without a namespace (an older version's) must be before its database is
+/// swept when its owner is not alive here: its run may live in another namespace.
+pub(crate) const OLD_MARK_GRACE: u64 = 6 * 3600;
+
+/// What can be told of the life of the run that made a database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Life {
+    Alive,
+    Dead,
+    /// A run of another namespace whose keeper lock is free now: dead, or between two nextest
+    /// processes; told apart by a second look later.
+    Unsure,
+}
+
+fn life(m: &str, now: u64, held: &HashSet<i64>) -> Life {
+    let run = mark::field(m, "run").unwrap_or_default();
+    if held.contains(&keeper::run_key(run)) {
+        return Life::Alive;
+    }
+    let owner_alive = owner(m).is_some_and(|o| o.is_alive());
+    match mark::field(m, "ns") {
+        Some(ns) if ns == ProcessRef::namespace() => {
+            if owner_alive {
+                Life::Alive
+            } else {
+                Life::Dead
+            }
+        }
+        Some(_) => Life::Unsure,
+        None => {
+            let created = mark::field(m, "created").and_then(|c| c.parse::<u64>().ok());
+            if owner_alive || created.is_none_or(|c| c + OLD_MARK_GRACE > now) {
+                Life::Alive
+            } else {
+                Life::Dead
+            }
+        }
+    }
+}
+
+/// A second look, after [`keeper::RECHECK`], at the databases of runs that were unsure.
+fn recheck_later(server: &PgServer, unsure: Vec<String>) {
+    let pool = server.admin_pool();
+    let backend = server.backend();
+    fixtures_core::runtime::handle().spawn(async move {
+        tokio::time::sleep(keeper::RECHECK).await;
+        let Ok(mut admin) = pool.acquire().await else {
+            return;
+        };
+        if let Err(e) = databases(&mut admin, backend, Some(&unsure)).await {
+            tracing::warn!("sweeping old databases of other machines: {e}");
+        }
+    });
 }
 
 async fn marked(admin: &mut PgConnection) -> Result<Vec<(String, String)>, crate::Error> {
@@ -46,23 +111,46 @@ async fn marked(admin: &mut PgConnection) -> Result<Vec<(String, String)>, crate
     .map_err(crate::Error::sql("listing databases", "postgres"))
 }
 
-async fn databases(admin: &mut PgConnection, backend: Backend) -> Result<(), crate::Error> {
+/// Sweeps the databases of runs that are over; returns those of runs it is unsure of. With
+/// `second_look`, the names found unsure before: a run still unsure now is over.
+async fn databases(
+    admin: &mut PgConnection,
+    backend: Backend,
+    second_look: Option<&[String]>,
+) -> Result<Vec<String>, crate::Error> {
     let marked = marked(admin).await?;
+    let held = keeper::held(admin).await.map_err(crate::Error::sql(
+        "reading the runs' keeper locks",
+        "postgres",
+    ))?;
     let now = mark::now();
+    let lives: Vec<Life> = marked.iter().map(|(_, m)| life(m, now, &held)).collect();
     // Templates a live run has cloned from (its test, shared or warm databases say so).
     let in_use: HashSet<&str> = marked
         .iter()
-        .filter(|(_, m)| owner(m).is_some_and(|o| o.is_alive()))
-        .filter_map(|(_, m)| mark::field(m, "template"))
+        .zip(&lives)
+        .filter(|(_, life)| **life != Life::Dead)
+        .filter_map(|((_, m), _)| mark::field(m, "template"))
         .collect();
-    for (name, m) in &marked {
-        if !doomed(name, m, now, backend) || in_use.contains(name.as_str()) {
+    let mut unsure = Vec::new();
+    for ((name, m), life) in marked.iter().zip(lives) {
+        let dead = match (life, second_look) {
+            (Life::Unsure, Some(before)) => before.contains(name),
+            (Life::Unsure, None) => {
+                if doomed(name, m, now, backend, true) {
+                    unsure.push(name.clone());
+                }
+                false
+            }
+            (life, _) => life == Life::Dead,
+        };
+        if !doomed(name, m, now, backend, dead) || in_use.contains(name.as_str()) {
             continue;
         }
         tracing::info!(database = %name, "sweeping a database left by an earlier run");
         drop_marked(admin, name, m).await;
     }
-    Ok(())
+    Ok(unsure)
 }
 
 async fn drop_marked(admin: &mut PgConnection, name: &str, m: &str) {
@@ -86,10 +174,11 @@ fn owner(m: &str) -> Option<ProcessRef> {
     mark::field(m, "owner").and_then(ProcessRef::parse)
 }
 
-/// Whether the database `name` with this mark is to be removed now from a server of `backend`.
-fn doomed(name: &str, m: &str, now: u64, backend: Backend) -> bool {
+/// Whether the database `name` with this mark is to be removed now from a server of `backend`,
+/// its run being over (`dead`) or not.
+fn doomed(name: &str, m: &str, now: u64, backend: Backend, dead: bool) -> bool {
     let num = |k| mark::field(m, k).and_then(|v| v.parse::<u64>().ok());
-    let owner_dead = || owner(m).is_some_and(|o| !o.is_alive());
+    let owner_dead = || dead;
     let external = backend == Backend::External;
     match mark::field(m, "kind") {
         Some("kept") => num("expires").is_some_and(|e| e <= now),
@@ -155,19 +244,62 @@ mod tests {
 
     const DEAD: &str = "owner=4194303:1";
 
+    /// `doomed` for a mark of this namespace (or as written), no keeper lock held.
+    fn judged(name: &str, m: &str, now: u64, backend: Backend) -> bool {
+        let m = if m.contains(" ns=") {
+            m.to_owned()
+        } else {
+            m.replace(
+                " created=",
+                &format!(" ns={} created=", ProcessRef::namespace()),
+            )
+        };
+        let dead = life(&m, now, &HashSet::new()) == Life::Dead;
+        doomed(name, &m, now, backend, dead)
+    }
+
+    #[test]
+    fn a_run_is_alive_while_its_lock_is_held_wherever_it_runs() {
+        let held: HashSet<i64> = [keeper::run_key("r")].into();
+        let none = HashSet::new();
+        let other = format!("fixtures-managed kind=shared run=r {DEAD} ns=elsewhere/1 created=1");
+        assert_eq!(life(&other, 2, &held), Life::Alive);
+        assert_eq!(life(&other, 2, &none), Life::Unsure);
+        let here = format!(
+            "fixtures-managed kind=shared run=r {DEAD} ns={} created=1",
+            ProcessRef::namespace()
+        );
+        assert_eq!(life(&here, 2, &held), Life::Alive);
+        assert_eq!(life(&here, 2, &none), Life::Dead);
+        let me = ProcessRef::current();
+        let mine = format!(
+            "fixtures-managed kind=shared run=r owner={me} ns={} created=1",
+            ProcessRef::namespace()
+        );
+        assert_eq!(life(&mine, 2, &none), Life::Alive);
+    }
+
+    #[test]
+    fn an_older_mark_of_a_run_not_alive_here_goes_only_after_a_grace_period() {
+        let old = format!("fixtures-managed kind=shared run=r {DEAD} created=100");
+        let none = HashSet::new();
+        assert_eq!(life(&old, 100 + OLD_MARK_GRACE - 1, &none), Life::Alive);
+        assert_eq!(life(&old, 100 + OLD_MARK_GRACE, &none), Life::Dead);
+    }
+
     #[test]
     fn kept_databases_go_when_they_expire_and_live_runs_are_never_swept() {
         let me = ProcessRef::current();
         for backend in [Backend::Docker, Backend::Local, Backend::External] {
             let kept = format!("fixtures-managed kind=kept run=r owner={me} created=1 expires=100");
-            assert!(doomed("fx_a", &kept, 100, backend));
-            assert!(!doomed("fx_a", &kept, 99, backend));
+            assert!(judged("fx_a", &kept, 100, backend));
+            assert!(!judged("fx_a", &kept, 99, backend));
             for kind in ["test", "shared", "template", "warm"] {
                 let live = format!("fixtures-managed kind={kind} run=r owner={me} created=1");
-                assert!(!doomed("fxw_a", &live, 2, backend), "{kind} {backend:?}");
+                assert!(!judged("fxw_a", &live, 2, backend), "{kind} {backend:?}");
             }
             let dead = format!("fixtures-managed kind=shared run=r {DEAD} created=1");
-            assert!(doomed("fx_a", &dead, 2, backend));
+            assert!(judged("fx_a", &dead, 2, backend));
         }
     }
 
@@ -176,15 +308,15 @@ mod tests {
         let template = format!("fixtures-managed kind=template run=r {DEAD} created=1");
         let warm = format!("fixtures-managed kind=warm run=r {DEAD} created=1");
         for backend in [Backend::Docker, Backend::Local] {
-            assert!(!doomed("fxt_a", &template, 2, backend), "{backend:?}");
-            assert!(!doomed("fxw_a_b", &warm, 2, backend), "{backend:?}");
+            assert!(!judged("fxt_a", &template, 2, backend), "{backend:?}");
+            assert!(!judged("fxw_a_b", &warm, 2, backend), "{backend:?}");
             // ... until a day has passed, for warm clones.
-            assert!(doomed("fxw_a_b", &warm, 2 + 24 * 3600, backend));
+            assert!(judged("fxw_a_b", &warm, 2 + 24 * 3600, backend));
         }
-        assert!(doomed("fxt_a", &template, 2, Backend::External));
-        assert!(doomed("fxw_a_b", &warm, 2, Backend::External));
+        assert!(judged("fxt_a", &template, 2, Backend::External));
+        assert!(judged("fxw_a_b", &warm, 2, Backend::External));
         // A warm clone being claimed (renamed, not yet marked again) belongs to its new test.
-        assert!(!doomed("fx_claimed", &warm, 2, Backend::External));
-        assert!(!doomed("fx_claimed", &warm, 2 + 24 * 3600, Backend::Docker));
+        assert!(!judged("fx_claimed", &warm, 2, Backend::External));
+        assert!(!judged("fx_claimed", &warm, 2 + 24 * 3600, Backend::Docker));
     }
 }

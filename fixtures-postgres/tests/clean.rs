@@ -21,8 +21,8 @@ mod writes;
 mod edge_cases;
 #[path = "clean/equivalence.rs"]
 mod equivalence;
-#[path = "clean/known_gaps.rs"]
-mod known_gaps;
+#[path = "clean/reduced.rs"]
+mod reduced;
 #[path = "clean/replace.rs"]
 mod replace;
 #[path = "clean/tracking.rs"]

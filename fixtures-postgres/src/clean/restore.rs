@@ -6,7 +6,9 @@
 //!   rows a test writes carry a transaction id after the snapshot's (`boundary`): a clean
 //!   deletes those, then puts back the copied rows whose `ctid` no longer holds an old row
 //!   (deleted or updated by a test, or the table truncated). A test that wrote nothing there
-//!   costs nothing; one that wrote a few rows costs a few rows.
+//!   costs nothing; one that wrote a few rows costs a few rows. A table whose file was
+//!   replaced since the last clean (`VACUUM FULL`, `CLUSTER`, `TRUNCATE`: old rows at new
+//!   `ctid`s) is emptied and filled from its copy.
 //! - Every sequence's `last_value` and `is_called`; `seqs_moved()` (generated, static SQL, so
 //!   its plan is kept) names the ones that differ now.
 //! - Every materialized view: populated or not, and whether it held its query's result then
@@ -18,9 +20,26 @@
 pub(super) const SNAPSHOT: &str = r#"
 -- A digest of every user object in the catalog that DDL can create, change or drop (not of
 -- data; of a materialized view its file, which a REFRESH replaces).
-CREATE FUNCTION _fixtures.fingerprint() RETURNS text LANGUAGE sql STABLE
-SET search_path = pg_catalog AS $fn$
-  WITH ns AS (
+CREATE FUNCTION _fixtures.fingerprint() RETURNS text LANGUAGE plpgsql STABLE
+{{SETTINGS}} SET search_path = pg_catalog AS $fn$
+DECLARE
+  v_catalog text;
+  v_views text := '';
+  v_hash text;
+  r record;
+BEGIN
+  -- The contents of the materialized views too: without an event trigger nothing else sees
+  -- a REFRESH … CONCURRENTLY (it keeps the view's file).
+  FOR r IN SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS name
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'm' AND c.relispopulated AND n.nspname !~ '^pg_'
+      AND n.nspname <> 'information_schema' ORDER BY c.oid
+  LOOP
+    EXECUTE 'SELECT md5(coalesce(string_agg(x::text, '','' ORDER BY x::text), '''')) FROM '
+      || r.name || ' x' INTO v_hash;
+    v_views := v_views || v_hash;
+  END LOOP;
+  v_catalog := (WITH ns AS (
     SELECT oid, nspname FROM pg_namespace
     WHERE nspname !~ '^pg_' AND nspname <> 'information_schema'
   ),
@@ -31,26 +50,32 @@ SET search_path = pg_catalog AS $fn$
     (SELECT string_agg(oid::text || nspname || coalesce(nspacl::text, ''), ',' ORDER BY oid)
        FROM pg_namespace n WHERE n.oid IN (SELECT oid FROM ns)),
     (SELECT string_agg(concat_ws(':', oid, relname, relnamespace, relkind, relnatts,
-        relrowsecurity, relforcerowsecurity, relacl, reloptions, relpersistence,
+        relrowsecurity, relforcerowsecurity, relacl, reloptions, relpersistence, relispartition,
+        md5(relpartbound::text), relowner,
         CASE WHEN relkind = 'm' THEN relfilenode::text || relispopulated::text END),
         ',' ORDER BY oid) FROM cls),
+    (SELECT string_agg(concat_ws(':', i.inhrelid, i.inhparent, i.inhseqno), ','
+        ORDER BY i.inhrelid, i.inhparent) FROM pg_inherits i JOIN cls ON cls.oid = i.inhrelid),
     (SELECT string_agg(concat_ws(':', a.attrelid, a.attnum, a.attname, a.atttypid,
         a.atttypmod, a.attnotnull, a.attisdropped, a.attidentity, a.attgenerated,
-        a.atthasdef, a.attcollation), ',' ORDER BY a.attrelid, a.attnum)
+        a.atthasdef, a.attcollation, a.attacl), ',' ORDER BY a.attrelid, a.attnum)
        FROM pg_attribute a JOIN cls ON cls.oid = a.attrelid WHERE a.attnum > 0),
     (SELECT string_agg(concat_ws(':', d.oid, md5(d.adbin::text)), ',' ORDER BY d.oid)
        FROM pg_attrdef d JOIN cls ON cls.oid = d.adrelid),
     (SELECT string_agg(concat_ws(':', k.oid, k.conname, k.convalidated, k.condeferrable,
         k.condeferred), ',' ORDER BY k.oid)
        FROM pg_constraint k JOIN ns ON ns.oid = k.connamespace),
-    (SELECT string_agg(concat_ws(':', t.oid, t.tgname, t.tgenabled), ',' ORDER BY t.oid)
+    (SELECT string_agg(concat_ws(':', t.oid, t.tgname, t.tgenabled, t.tgtype, t.tgfoid,
+        t.tgattr, md5(t.tgqual::text), md5(t.tgargs::text)), ',' ORDER BY t.oid)
        FROM pg_trigger t JOIN cls ON cls.oid = t.tgrelid),
-    (SELECT string_agg(concat_ws(':', w.oid, w.ev_enabled), ',' ORDER BY w.oid)
+    (SELECT string_agg(concat_ws(':', w.oid, w.ev_enabled, w.ev_type, w.is_instead,
+        md5(w.ev_action::text), md5(w.ev_qual::text)), ',' ORDER BY w.oid)
        FROM pg_rewrite w JOIN cls ON cls.oid = w.ev_class),
     (SELECT string_agg(concat_ws(':', i.indexrelid, i.indisvalid), ',' ORDER BY i.indexrelid)
        FROM pg_index i JOIN cls ON cls.oid = i.indrelid),
-    (SELECT string_agg(concat_ws(':', p.oid, p.proname, md5(p.prosrc), p.proconfig),
-        ',' ORDER BY p.oid) FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace),
+    (SELECT string_agg(concat_ws(':', p.oid, p.proname, md5(p.prosrc), p.proconfig,
+        p.prosecdef, p.provolatile, p.proisstrict, p.proleakproof, p.proacl, p.prorettype,
+        p.proargtypes), ',' ORDER BY p.oid) FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace),
     (SELECT string_agg(concat_ws(':', y.oid, y.typname), ',' ORDER BY y.oid)
        FROM pg_type y JOIN ns ON ns.oid = y.typnamespace),
     (SELECT string_agg(concat_ws(':', e.oid, e.enumlabel, e.enumsortorder), ',' ORDER BY e.oid)
@@ -58,7 +83,8 @@ SET search_path = pg_catalog AS $fn$
     (SELECT string_agg(concat_ws(':', q.seqrelid, q.seqstart, q.seqincrement, q.seqmax,
         q.seqmin, q.seqcache, q.seqcycle), ',' ORDER BY q.seqrelid)
        FROM pg_sequence q JOIN cls ON cls.oid = q.seqrelid),
-    (SELECT string_agg(concat_ws(':', p.oid, p.polname), ',' ORDER BY p.oid)
+    (SELECT string_agg(concat_ws(':', p.oid, p.polname, p.polcmd, p.polpermissive,
+        p.polroles, md5(p.polqual::text), md5(p.polwithcheck::text)), ',' ORDER BY p.oid)
        FROM pg_policy p JOIN cls ON cls.oid = p.polrelid),
     (SELECT string_agg(concat_ws(':', x.oid, x.extversion), ',' ORDER BY x.oid)
        FROM pg_extension x),
@@ -67,7 +93,9 @@ SET search_path = pg_catalog AS $fn$
     (SELECT string_agg(concat_ws(':', d.objoid, d.classoid, d.objsubid, md5(d.description)),
         ',' ORDER BY d.objoid, d.classoid, d.objsubid)
        FROM pg_description d WHERE d.objoid >= 16384)
-  ))
+  )));
+  RETURN md5(v_catalog || v_views);
+END
 $fn$;
 
 -- Takes the snapshot: copies of the tables that hold rows, every sequence's state, every
@@ -111,7 +139,8 @@ BEGIN
     EXECUTE 'CREATE TRIGGER _fixtures_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON '
       || v_copy || ' FOR EACH STATEMENT EXECUTE FUNCTION _fixtures.guard()';
     EXECUTE 'ALTER TABLE ' || v_copy || ' ENABLE ALWAYS TRIGGER _fixtures_guard';
-    INSERT INTO _fixtures.pristine VALUES (r.oid, v_copy, v_cols);
+    INSERT INTO _fixtures.pristine VALUES (r.oid, v_copy, v_cols,
+      pg_catalog.pg_relation_filenode(r.oid));
   END LOOP;
 
   FOR r IN SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname) AS name

@@ -366,7 +366,7 @@ impl Drop for Cleanup {
 }
 
 /// This binary as a child that is a run of its own (its own run id, itself the owner).
-fn own_run(args: &[&str]) -> Command {
+pub(crate) fn own_run(args: &[&str]) -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     for v in [
         "NEXTEST",

@@ -9,7 +9,7 @@ use fixtures_postgres::{PgServer, TestDb, pg_server};
 use rstest::rstest;
 use sqlx::{Executor, PgPool};
 
-use crate::children::{child, run, text};
+use crate::children::{child, own_run, run, text};
 
 /// Asserts the template's state: its schema (`notes` with its three columns, no other table
 /// of ours), its seed row, the identity after it, a kept connection's session settings.
@@ -162,12 +162,13 @@ same_state_module!(module_ddl, module_scope);
 same_state_module!(suite_ddl, suite_scope);
 
 /// With one lane and one thread, every test of the module follows another on the same
-/// database: each still finds the template's state.
+/// database: each still finds the template's state. (A run of its own: its databases are not
+/// this run's, which this process's modules use.)
 #[rstest]
 #[tokio::test]
 async fn one_lane_in_turn_after_ddl_and_tampering() {
     let out = run(
-        child(&["same_state::module_ddl::", "--test-threads", "1"]).env("FIXTURES_PG_LANES", "1"),
+        own_run(&["same_state::module_ddl::", "--test-threads", "1"]).env("FIXTURES_PG_LANES", "1"),
         Duration::from_secs(180),
     );
     let all = text(&out);
