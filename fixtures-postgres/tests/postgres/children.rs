@@ -367,7 +367,20 @@ impl Drop for Cleanup {
 
 /// This binary as a child that is a run of its own (its own run id, itself the owner).
 pub(crate) fn own_run(args: &[&str]) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    own_run_under(&[], args)
+}
+
+/// [`own_run`] started by `wrapper` (e.g. `unshare --pid --fork --mount-proc`).
+pub(crate) fn own_run_under(wrapper: &[&str], args: &[&str]) -> Command {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.args(rest).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
     for v in [
         "NEXTEST",
         "NEXTEST_TEST_PHASE",

@@ -4,6 +4,7 @@
 
 mod children;
 mod isolation;
+mod namespaces;
 mod same_state;
 mod sessions;
 mod setup_errors;
