@@ -81,6 +81,7 @@ pub mod finalizer;
 mod fixture;
 mod identity;
 mod lease;
+pub mod private;
 mod registry;
 pub mod report;
 pub mod runtime;

@@ -162,7 +162,8 @@ fn sweep_runs() {
 }
 
 /// Where the framework keeps its state on this machine (`FIXTURES_STATE_DIR`, or a folder of
-/// this user's in the temp directory).
+/// this user's in the temp directory). Private to this user: see [`crate::private`]; use it
+/// through [`run_dir`] / [`state_dir_checked`].
 pub fn state_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("FIXTURES_STATE_DIR") {
         return PathBuf::from(dir);
@@ -171,6 +172,26 @@ pub fn state_dir() -> PathBuf {
         .map(|m| m.uid())
         .unwrap_or(0);
     std::env::temp_dir().join(format!("fixtures-state-{uid}"))
+}
+
+/// The state folder, created private if missing and checked ([`crate::private::ensure`]).
+///
+/// # Errors
+///
+/// When it cannot be created, or another user could read or plant what it holds.
+pub fn state_dir_checked() -> std::io::Result<PathBuf> {
+    let dir = state_dir();
+    crate::private::ensure(&dir, false)?;
+    Ok(dir)
+}
+
+/// Whether this run's folder and the folders above it (up to the state folder) exist and are
+/// private: only then is what an earlier process of the run left there to be read.
+pub fn run_dir_is_private() -> bool {
+    let dir = run_dir_path();
+    [state_dir(), state_dir().join("runs"), dir]
+        .iter()
+        .all(|d| crate::private::check(d).is_ok())
 }
 
 /// Where this run's folder is in the state directory, whether or not it exists yet (to look
@@ -196,9 +217,11 @@ pub fn run_note(name: &str) -> PathBuf {
 /// When the folder cannot be created.
 pub fn run_dir() -> std::io::Result<PathBuf> {
     static SWEPT: std::sync::Once = std::sync::Once::new();
-    SWEPT.call_once(sweep_runs);
     let dir = run_dir_path();
-    std::fs::create_dir_all(&dir)?;
+    let state = state_dir_checked()?;
+    crate::private::ensure(&state.join("runs"), false)?;
+    SWEPT.call_once(sweep_runs);
+    crate::private::ensure(&dir, false)?;
     let owner = dir.join("owner");
     if !owner.exists() {
         std::fs::write(&owner, run_owner().to_string())?;

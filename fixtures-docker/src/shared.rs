@@ -35,6 +35,15 @@ pub(crate) fn state_dir_of(run_dir: &Path) -> PathBuf {
     run_dir.join("docker")
 }
 
+/// `dir` and its parent, created private to this user if missing, and checked (another local
+/// user must not read or plant our lock and lease files).
+fn private_dirs(dir: &Path) -> Result<(), Error> {
+    if let Some(parent) = dir.parent() {
+        fixtures_core::private::ensure(parent, false).map_err(|e| io_error(parent, &e))?;
+    }
+    fixtures_core::private::ensure(dir, false).map_err(|e| io_error(dir, &e))
+}
+
 fn io_error(path: &Path, e: &std::io::Error) -> Error {
     Error::SharedState {
         path: path.display().to_string(),
@@ -88,7 +97,7 @@ impl Slot {
     /// holds it.
     pub(crate) async fn lock(&self) -> Result<SlotLock, Error> {
         let dir = self.lock_path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
+        private_dirs(dir)?;
         let file = File::options()
             .create(true)
             .truncate(false)
@@ -152,7 +161,7 @@ impl SlotLock {
     /// Records that this process holds the resource.
     pub(crate) fn add_lease(&self) -> Result<(), Error> {
         let dir = &self.slot.lease_dir;
-        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
+        private_dirs(dir)?;
         let path = self.lease_path();
         File::create(&path)
             .map(drop)

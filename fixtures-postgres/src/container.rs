@@ -99,16 +99,16 @@ fn machine_password() -> Result<String, Error> {
     use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
     let dir = fixtures_core::watchdog::state_dir();
+    let io = |e: std::io::Error| Error::Config {
+        setting: "the state folder".into(),
+        value: dir.display().to_string(),
+        expected: format!("a folder private to this user ({e})"),
+    };
+    fixtures_core::watchdog::state_dir_checked().map_err(io)?;
     let path = dir.join("pg-container-password");
     if let Ok(p) = std::fs::read_to_string(&path) {
         return Ok(p.trim().to_owned());
     }
-    let io = |e: std::io::Error| Error::Config {
-        setting: "the state folder".into(),
-        value: dir.display().to_string(),
-        expected: format!("a writable folder ({e})"),
-    };
-    std::fs::create_dir_all(&dir).map_err(io)?;
     let mut buf = [0u8; 16];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut buf))
@@ -141,10 +141,14 @@ const RUN_MARKER: &str = "pg-docker-server";
 /// The run's server as an earlier process of the run left it (same image); `None` when this
 /// is the run's first process. The caller checks that it answers.
 pub(crate) fn joined() -> Option<PgServer> {
+    // Only a note in a folder no other user could have written is trusted.
+    if !fixtures_core::watchdog::run_dir_is_private() {
+        return None;
+    }
     let text = std::fs::read_to_string(fixtures_core::watchdog::run_note(RUN_MARKER)).ok()?;
     let mut lines = text.lines();
     let (image, host, port) = (lines.next()?, lines.next()?, lines.next()?.parse().ok()?);
-    if image != image_ref() {
+    if image != image_ref() || !plausible_host(host) {
         return None;
     }
     let password = machine_password().ok()?;
@@ -158,6 +162,16 @@ pub(crate) fn joined() -> Option<PgServer> {
     server.adopted = true;
     server.joined = true;
     Some(server)
+}
+
+/// Whether a noted address can be our container's: loopback (a published port) or a private
+/// network address (the engine's container network); never a name or a public address.
+fn plausible_host(host: &str) -> bool {
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_private(),
+        Ok(std::net::IpAddr::V6(ip)) => ip.is_loopback() || (ip.segments()[0] & 0xfe00) == 0xfc00,
+        Err(_) => false,
+    }
 }
 
 /// Leaves the server's address for the run's later processes (see [`joined`]).

@@ -255,8 +255,9 @@ fn random_password() -> String {
         .collect()
 }
 
-/// The cached, initdb'd data directory for these binaries (made once, under a lock).
-fn cached_cluster(bins: &Binaries, run_as: Option<RunAs>) -> Result<(PathBuf, String), Error> {
+/// The cached, initdb'd data directory for these binaries (made once, under a lock). It keeps
+/// no password: each run's copy gets one of its own (see [`start`]).
+fn cached_cluster(bins: &Binaries, run_as: Option<RunAs>) -> Result<PathBuf, Error> {
     use sha2::{Digest, Sha256};
     let root = data_root();
     let key: String = Sha256::digest(format!("{}|{}", bins.bindir.display(), bins.version()))
@@ -271,24 +272,24 @@ fn cached_cluster(bins: &Binaries, run_as: Option<RunAs>) -> Result<(PathBuf, St
             detail: e.to_string(),
         }
     };
-    fs::create_dir_all(&root).map_err(io("creating the data root"))?;
+    // Private to this user (searchable by the user the servers run as, never listable).
+    fixtures_core::private::ensure(&root, run_as.is_some())
+        .map_err(io("checking the data root"))?;
     let lock =
         File::create(root.join(format!("cache-{key}.lock"))).map_err(io("locking the cache"))?;
     lock.lock().map_err(io("locking the cache"))?;
-    let password_file = cache.join("password");
+    let complete = cache.join("complete");
     let data = cache.join("data");
-    if data.join("PG_VERSION").is_file() && password_file.is_file() {
-        let password = fs::read_to_string(&password_file).map_err(io("reading the cache"))?;
-        return Ok((data, password.trim().to_owned()));
+    if data.join("PG_VERSION").is_file() && complete.is_file() {
+        return Ok(data);
     }
     let _ = fs::remove_dir_all(&cache);
-    fs::create_dir_all(&cache).map_err(io("creating the cache"))?;
-    let password = random_password();
-    fs::write(&password_file, &password).map_err(io("writing the cache"))?;
-    fs::set_permissions(&password_file, fs::Permissions::from_mode(0o644))
-        .map_err(io("writing the cache"))?;
+    fixtures_core::private::ensure(&cache, false).map_err(io("creating the cache"))?;
+    // initdb wants a password; nobody needs it afterwards (each run sets its own).
     let pwfile = cache.join("pwfile");
-    fs::write(&pwfile, &password).map_err(io("writing the cache"))?;
+    fs::write(&pwfile, random_password()).map_err(io("writing the cache"))?;
+    fs::set_permissions(&pwfile, fs::Permissions::from_mode(0o600))
+        .map_err(io("writing the cache"))?;
     if let Some(r) = run_as {
         r.own(&cache)
             .and_then(|()| r.own(&pwfile))
@@ -322,8 +323,9 @@ fn cached_cluster(bins: &Binaries, run_as: Option<RunAs>) -> Result<(PathBuf, St
             ),
         });
     }
+    fs::write(&complete, b"").map_err(io("writing the cache"))?;
     tracing::info!(elapsed = ?start.elapsed(), dir = %data.display(), "initdb done (cached for later runs)");
-    Ok((data, password))
+    Ok(data)
 }
 
 /// Copies a folder tree, keeping permissions (data directories must stay 0700).
@@ -402,9 +404,10 @@ pub(crate) fn forget() {
     }
 }
 
-/// Who may connect to a run's server: the password, over its private socket folder and the
-/// loopback address.
-const PG_HBA: &str = "local all all md5\nhost all all 127.0.0.1/32 md5\nhost all all ::1/128 md5\n";
+/// Who may connect to a run's server: whoever can reach its socket folder (private to this
+/// user and the server's), and with the run's own password over the loopback address.
+const PG_HBA: &str =
+    "local all all trust\nhost all all 127.0.0.1/32 md5\nhost all all ::1/128 md5\n";
 
 fn start(max_connections: u32) -> Result<LocalServer, Error> {
     let io = |step: &'static str| {
@@ -415,7 +418,7 @@ fn start(max_connections: u32) -> Result<LocalServer, Error> {
     };
     let bins = Binaries::find()?;
     let run_as = RunAs::pick()?;
-    let (cached, password) = cached_cluster(&bins, run_as)?;
+    let cached = cached_cluster(&bins, run_as)?;
     let base = data_root().join(format!(
         "run-{}-{}",
         fixtures_core::run_id(),
@@ -424,9 +427,8 @@ fn start(max_connections: u32) -> Result<LocalServer, Error> {
     let _ = fs::remove_dir_all(&base);
     let data = base.join("data");
     let socket_dir = base.join("socket");
-    fs::create_dir_all(&socket_dir).map_err(io("creating the server folder"))?;
-    fs::set_permissions(&socket_dir, fs::Permissions::from_mode(0o700))
-        .map_err(io("creating the server folder"))?;
+    fixtures_core::private::ensure(&base, false).map_err(io("creating the server folder"))?;
+    fixtures_core::private::ensure(&socket_dir, false).map_err(io("creating the server folder"))?;
     if let Some(r) = run_as {
         r.own(&base)
             .and_then(|()| r.own(&socket_dir))
@@ -491,6 +493,10 @@ fn start(max_connections: u32) -> Result<LocalServer, Error> {
             std::thread::sleep(Duration::from_millis(5));
         }
         if sock.exists() {
+            let password = run_password(&socket_dir, port).map_err(|e| Error::LocalServer {
+                step: "setting the run's password",
+                detail: e.to_string(),
+            })?;
             return Ok(LocalServer {
                 pid,
                 port,
@@ -510,6 +516,41 @@ fn start(max_connections: u32) -> Result<LocalServer, Error> {
         step: "starting postgres",
         detail: format!("the server did not come up; its log ends with:\n{last}"),
     })
+}
+
+/// Gives the run's server a password of its own (stored as md5: see `server::cheap_auth`),
+/// over its private socket: a password read from an earlier run, or another run's, opens
+/// nothing here.
+fn run_password(socket_dir: &Path, port: u16) -> Result<String, sqlx::Error> {
+    use sqlx::Connection;
+    let password = random_password();
+    let options = sqlx::postgres::PgConnectOptions::new()
+        .socket(socket_dir)
+        .port(port)
+        .username("postgres")
+        .database("postgres");
+    let sql = format!(
+        "SET password_encryption = 'md5'; ALTER ROLE postgres PASSWORD '{password}'; \
+         RESET password_encryption"
+    );
+    tokio::runtime::Handle::current().block_on(async {
+        // The socket is there before the server accepts connections ("starting up").
+        let until = Instant::now() + Duration::from_secs(30);
+        let mut conn = loop {
+            match sqlx::PgConnection::connect_with(&options).await {
+                Ok(conn) => break conn,
+                Err(_) if Instant::now() < until => {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await?;
+        conn.close().await
+    })?;
+    Ok(password)
 }
 
 fn tail(path: &Path) -> String {

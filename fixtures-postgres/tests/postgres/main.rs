@@ -6,6 +6,7 @@ mod children;
 mod isolation;
 mod namespaces;
 mod same_state;
+mod security;
 mod sessions;
 mod setup_errors;
 
