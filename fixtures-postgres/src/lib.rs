@@ -123,6 +123,7 @@ mod mark;
 mod names;
 mod restore;
 mod server;
+mod server_wide;
 mod shared;
 mod sweep;
 mod template;

@@ -246,3 +246,34 @@ async fn a_failed_tests_shared_database_is_kept(pg_server: Lease<PgServer>) {
 }
 
 use sqlx::Connection;
+
+/// Creates a role: an object of the whole server (run as a child, a run of its own).
+#[rstest]
+#[ignore = "run by same_state::server_wide_objects_a_test_made_are_reported"]
+#[tokio::test]
+async fn creates_a_role(#[from(crate::pg::module_scope::db)] db: Lease<TestDb>) {
+    exec(&db.pool(), "CREATE ROLE fixtures_probe_role").await;
+}
+
+#[rstest]
+#[tokio::test]
+async fn server_wide_objects_a_test_made_are_reported(pg_server: Lease<PgServer>) {
+    let mut admin = pg_server.admin().await.unwrap();
+    admin
+        .execute("DROP ROLE IF EXISTS fixtures_probe_role")
+        .await
+        .unwrap();
+    let out = run(
+        own_run(&["--ignored", "--exact", "same_state::creates_a_role"])
+            .env("FIXTURES_PG_URL", pg_server.url("postgres")),
+        Duration::from_secs(120),
+    );
+    admin
+        .execute("DROP ROLE IF EXISTS fixtures_probe_role")
+        .await
+        .unwrap();
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("role fixtures_probe_role"), "{all}");
+    assert!(all.contains("No scope restores these"), "{all}");
+}
