@@ -74,6 +74,22 @@ macro_rules! databases {
                 }
             }
 
+            /// The run's database, one connection inside a transaction rolled back after each
+            /// test (opt-in, for code that takes a connection: see `fixtures_postgres::TxDb`).
+            pub mod rollback_scope {
+                #[allow(unused_imports)]
+                use super::suite_scope::shared_db;
+
+                /// This test's connection, inside a transaction rolled back after it.
+                #[::fixtures_core::fixture(scope = test)]
+                pub async fn db(
+                    shared_db: ::fixtures_core::Lease<$crate::SharedDb>,
+                    setup: &::fixtures_core::Setup,
+                ) -> ::core::result::Result<$crate::TxDb, $crate::Error> {
+                    shared_db.rollback_turn(setup).await
+                }
+            }
+
             /// One database for the whole run, cleaned before each test (the fastest).
             pub mod suite_scope {
                 #[allow(unused_imports)]

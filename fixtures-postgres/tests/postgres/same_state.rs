@@ -277,3 +277,52 @@ async fn server_wide_objects_a_test_made_are_reported(pg_server: Lease<PgServer>
     assert!(all.contains("role fixtures_probe_role"), "{all}");
     assert!(all.contains("No scope restores these"), "{all}");
 }
+
+/// Rollback mode: each test's writes happen in a transaction rolled back after it; the
+/// sequences it moved (not transactional) are restored by the next turn.
+pub mod rollback {
+    use super::*;
+    use crate::pg::rollback_scope::db;
+    use fixtures_postgres::TxDb;
+
+    async fn starts_from_the_template_then_writes(db: &TxDb, body: &'static str) {
+        let mut conn = db.conn().await;
+        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, owner FROM notes ORDER BY id")
+            .fetch_all(&mut **conn)
+            .await
+            .unwrap();
+        assert_eq!(rows, [(1, "seed".to_owned())], "{}", db.name());
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO notes (owner, body) VALUES ('rollback', $1) RETURNING id",
+        )
+        .bind(body)
+        .fetch_one(&mut **conn)
+        .await
+        .unwrap();
+        assert_eq!(id, 2, "the identity after the seed row");
+        conn.execute("DELETE FROM notes WHERE owner = 'seed'")
+            .await
+            .unwrap();
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn a(db: Lease<TxDb>) {
+        starts_from_the_template_then_writes(&db, "a").await;
+    }
+    #[rstest]
+    #[tokio::test]
+    async fn b(db: Lease<TxDb>) {
+        starts_from_the_template_then_writes(&db, "b").await;
+    }
+    #[rstest]
+    #[tokio::test]
+    async fn c(db: Lease<TxDb>) {
+        starts_from_the_template_then_writes(&db, "c").await;
+    }
+    #[rstest]
+    #[tokio::test]
+    async fn d(db: Lease<TxDb>) {
+        starts_from_the_template_then_writes(&db, "d").await;
+    }
+}
