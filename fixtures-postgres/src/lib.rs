@@ -67,6 +67,10 @@
 //!   get copies of it ("lanes", up to `FIXTURES_PG_LANES`), each used by one test at a time
 //!   (an advisory lock per lane: across processes too); with `FIXTURES_PG_LANES=1` the tests
 //!   take turns on one database.
+//! - **rollback scope** (opt-in): a turn on the run's shared database and one connection
+//!   inside a transaction rolled back after the test ([`TxDb`]); for code that takes a
+//!   connection rather than a pool.
+//!
 //!   When a module's instance ends in the run's owner process, its lanes go to the next
 //!   module of the same template and cleaning options (cleaned before its first test, their
 //!   connections warm), unless a test ran DDL there (noticed by the cleaning's event trigger;
