@@ -208,6 +208,73 @@ async fn prepares(n: usize, iters: usize) -> (Duration, Duration) {
     (first, median(again))
 }
 
+/// What replacing a shared database after DDL costs on the turn's path (the turn after a test
+/// that changed the schema), as the framework does it: the lane's sessions ended, the lane
+/// renamed aside (dropped later, off the path), its spare clone of the prepared template
+/// renamed into its place and marked, and the lane's new framework connection. The spare is
+/// made again between turns, off the path. `n` tables with the 1,000-row seed.
+async fn replacements(n: usize, iters: usize) -> Duration {
+    let (mut prepared, url) = support::scratch_database().await;
+    exec(&mut prepared, &schema::tree(n)).await;
+    exec(&mut prepared, &seed()).await;
+    engine::prepare(&mut prepared, &CleanOptions::new())
+        .await
+        .expect("prepare");
+    prepared.close().await.ok();
+    let source = url.rsplit('/').next().unwrap().to_owned();
+    let (lane, spare, doomed) = (
+        format!("{source}_lane"),
+        format!("{source}_spare"),
+        format!("{source}_doomed"),
+    );
+    let server = fixtures_postgres::pg_server::fixture()
+        .lease_async()
+        .await
+        .expect("the test server");
+    let mut admin = server.admin().await.expect("admin");
+    let clone = |name: &str| {
+        format!("CREATE DATABASE \"{name}\" TEMPLATE \"{source}\" STRATEGY = FILE_COPY")
+    };
+    exec(&mut admin, &clone(&lane)).await;
+    let end = format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = '{lane}' AND pid <> pg_backend_pid()"
+    );
+    let mut times = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        exec(&mut admin, &clone(&spare)).await;
+        let old = PgConnection::connect(&server.url(&lane))
+            .await
+            .expect("connect");
+        let start = Instant::now();
+        while util::scalar::<i64>(&mut admin, &end).await > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        exec(
+            &mut admin,
+            &format!(
+                "ALTER DATABASE \"{lane}\" RENAME TO \"{doomed}\"; \
+                 ALTER DATABASE \"{spare}\" RENAME TO \"{lane}\"; \
+                 COMMENT ON DATABASE \"{lane}\" IS 'fixtures-managed kind=shared'"
+            ),
+        )
+        .await;
+        let mut conn = PgConnection::connect(&server.url(&lane))
+            .await
+            .expect("connect");
+        exec(&mut conn, "SET session_replication_role = replica").await;
+        times.push(start.elapsed());
+        drop(old.close().await);
+        conn.close().await.ok();
+        exec(
+            &mut admin,
+            &format!("DROP DATABASE \"{doomed}\" WITH (FORCE)"),
+        )
+        .await;
+    }
+    median(times)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -332,6 +399,15 @@ async fn main() {
             ms(literal),
             literal.as_secs_f64() / auto.as_secs_f64()
         );
+    }
+    println!(
+        "\n## A turn after DDL: the shared database replaced (medians of {})\n",
+        iters.min(21)
+    );
+    println!("| tables | lane renamed aside, spare renamed in, marked, connected |");
+    println!("|---|---|");
+    for n in [20, 100] {
+        println!("| {n} | {} |", ms(replacements(n, iters.min(21)).await));
     }
     println!("\n## prepare\n");
     println!("| tables | first (install) | again (installed) |");

@@ -157,6 +157,28 @@ impl Databases {
     }
 }
 
+/// Drops database `name` (after checking its mark) in the background, counted with the test
+/// databases' drops (`pg_server`'s teardown waits for them).
+pub(crate) fn drop_later(admin: sqlx::postgres::PgConnectOptions, name: String) {
+    let pending = Pending::new();
+    fixtures_core::runtime::handle().spawn(async move {
+        let _pending = pending;
+        let permit = DROPS.acquire().await;
+        let result = match <PgConnection as sqlx::Connection>::connect_with(&admin).await {
+            Ok(mut conn) => {
+                let dropped = mark::drop_ours(&mut conn, &name).await;
+                let _ = sqlx::Connection::close(conn).await;
+                dropped
+            }
+            Err(e) => Err(Error::sql("connecting", "postgres")(e)),
+        };
+        if let Err(e) = result {
+            tracing::warn!("cannot drop database {name}: {e}");
+        }
+        drop(permit);
+    });
+}
+
 pub(crate) async fn exec(
     conn: &mut PgConnection,
     sql: String,

@@ -147,9 +147,43 @@ pub(crate) enum Old<'a> {
     },
 }
 
+/// The spare clone of `source` kept ready for lane `name` (a warm clone: claimed by a rename).
+pub(crate) fn spare_name(name: &str) -> String {
+    names::database_name("fxw_", name, &[name, "spare"])
+}
+
+/// Makes the spare clone of lane `name` in the background, for its next replacement.
+pub(crate) fn make_spare(
+    admin: PgConnectOptions,
+    name: &str,
+    source: String,
+    clause: &'static str,
+) {
+    let (spare, name) = (spare_name(name), name.to_owned());
+    fixtures_core::runtime::handle().spawn(async move {
+        let made = async {
+            let mut conn = PgConnection::connect_with(&admin)
+                .await
+                .map_err(Error::sql("connecting", "postgres"))?;
+            let made = create_clone(&mut conn, &source, clause, &spare, Kind::Warm).await;
+            let _ = conn.close().await;
+            made
+        }
+        .await;
+        if let Err(e) = made {
+            tracing::debug!(
+                database = name,
+                "no spare clone for the next replacement: {e}"
+            );
+        }
+    });
+}
+
 /// Replaces lane `name` by a fresh clone of `source` under the same name (under the lane
 /// name's advisory lock on the maintenance database, which [`open_lane`] creators take too),
-/// then connects `conn` to it again (without the turn's lock).
+/// then connects `conn` to it again (without the turn's lock). The clone is the lane's spare
+/// when there is one (two renames; the old database is dropped in the background, as a drop
+/// waits for a checkpoint); otherwise it is made now.
 ///
 /// [`open_lane`]: crate::shared
 pub(crate) async fn replace(
@@ -157,7 +191,7 @@ pub(crate) async fn replace(
     conn: &mut PgConnection,
     name: &str,
     source: &str,
-    clause: &str,
+    clause: &'static str,
     old: Old<'_>,
 ) -> Result<(), Error> {
     let start = Instant::now();
@@ -169,18 +203,54 @@ pub(crate) async fn replace(
         .map_err(Error::sql("locking", name))?;
     let result = async {
         match old {
-            Old::Drop => mark::drop_ours(&mut admin, name).await?,
+            Old::Drop => {
+                mark::ensure_ours(&mut admin, name, "drop").await?;
+                let doomed = names::database_name("fxd_", name, &[name, &unique()]);
+                mark::end_sessions(&mut admin, name).await;
+                rename(&mut admin, name, &doomed).await?;
+                crate::fresh::drop_later(admin_options.clone(), doomed);
+            }
             Old::Keep { test, url_prefix } => keep_lane(&mut admin, name, test, url_prefix).await?,
         }
-        create_clone(&mut admin, source, clause, name, Kind::Shared).await
+        let spare = spare_name(name);
+        let claimed = mark::read(&mut admin, &spare).await?.is_some()
+            && rename(&mut admin, &spare, name).await.is_ok();
+        if claimed {
+            let mark = mark::comment_sql(name, Kind::Shared, &format!("template={source}"));
+            exec(&mut admin, mark, name).await
+        } else {
+            create_clone(&mut admin, source, clause, name, Kind::Shared).await
+        }
     }
     .await;
     names::advisory_unlock(&mut admin, name).await;
     let _ = admin.close().await;
     result?;
     *conn = connect_lane(admin_options, name).await?;
+    make_spare(admin_options.clone(), name, source.to_owned(), clause);
     tracing::debug!(database = name, elapsed = ?start.elapsed(), "shared database replaced by a fresh clone");
     Ok(())
+}
+
+async fn rename(admin: &mut PgConnection, from: &str, to: &str) -> Result<(), Error> {
+    let sql = format!(
+        "ALTER DATABASE {} RENAME TO {}",
+        quote_ident(from),
+        quote_ident(to)
+    );
+    exec(admin, sql, from).await
+}
+
+fn unique() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{}:{}:{n}:{:?}",
+        fixtures_core::run_id(),
+        std::process::id(),
+        Instant::now()
+    )
 }
 
 /// Renames a failed test's lane aside, marks it kept and says how to open it.
@@ -193,16 +263,7 @@ async fn keep_lane(
     mark::ensure_ours(admin, name, "keep").await?;
     let kept = names::database_name("fxk_", test, &[name, test, &mark::now().to_string()]);
     mark::end_sessions(admin, name).await;
-    exec(
-        admin,
-        format!(
-            "ALTER DATABASE {} RENAME TO {}",
-            quote_ident(name),
-            quote_ident(&kept)
-        ),
-        name,
-    )
-    .await?;
+    rename(admin, name, &kept).await?;
     let ttl = crate::config::keep_ttl()?;
     let expires = mark::now() + ttl.as_secs();
     exec(

@@ -335,7 +335,14 @@ impl Databases {
                 let names = std::mem::take(&mut *opened.lock());
                 for name in names.into_iter().filter(|n| !parked.contains(n)) {
                     let dropped = match pool.acquire().await {
-                        Ok(mut admin) => mark::drop_ours(&mut admin, &name).await,
+                        Ok(mut admin) => {
+                            // With the spare clone made for its next replacement, if any.
+                            let spare = restore::spare_name(&name);
+                            if matches!(mark::read(&mut admin, &spare).await, Ok(Some(_))) {
+                                let _ = mark::drop_ours(&mut admin, &spare).await;
+                            }
+                            mark::drop_ours(&mut admin, &name).await
+                        }
                         Err(e) => Err(Error::sql("connecting", "postgres")(e)),
                     };
                     if let Err(e) = dropped {
