@@ -18,7 +18,8 @@ pub fn uid() -> u32 {
 /// Creates `dir` if it is missing (its parent must exist), owned by this user with mode `0700`
 /// — `0711` with `traverse`, for a folder another user of ours (the `postgres` user a server
 /// runs as) must pass through without listing it — then checks it ([`check`]). A folder of
-/// this user's that is too open (made by an older version) is closed.
+/// this user's that others may read but not write (made by an older version) is closed; one
+/// that anyone may write (`/tmp`, say: never a folder of ours) is refused, never changed.
 ///
 /// # Errors
 ///
@@ -36,6 +37,16 @@ pub fn ensure(dir: &Path, traverse: bool) -> io::Result<()> {
         }
     }
     let meta = checked_meta(dir)?;
+    if meta.mode() & 0o002 != 0 {
+        return Err(refused(
+            dir,
+            &format!(
+                "anyone may write into it (mode {:o}): a shared folder, not one of ours",
+                meta.mode() & 0o7777
+            ),
+            "point FIXTURES_STATE_DIR (or FIXTURES_PG_DATA_ROOT) at a folder of its own",
+        ));
+    }
     if meta.mode() & 0o777 & !mode != 0 {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))?;
     }
@@ -118,6 +129,17 @@ mod tests {
         assert!(check(&d).is_err(), "an open folder passes the check");
         ensure(&d, false).unwrap();
         check(&d).unwrap();
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_folder_anyone_may_write_is_refused_and_left_as_it_is() {
+        let d = scratch("shared");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let e = ensure(&d, false).unwrap_err();
+        assert!(e.to_string().contains("anyone may write"), "{e}");
+        assert_eq!(std::fs::metadata(&d).unwrap().mode() & 0o7777, 0o1777);
         std::fs::remove_dir_all(&d).unwrap();
     }
 

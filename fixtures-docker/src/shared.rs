@@ -35,10 +35,11 @@ pub(crate) fn state_dir_of(run_dir: &Path) -> PathBuf {
     run_dir.join("docker")
 }
 
-/// `dir` and its parent, created private to this user if missing, and checked (another local
-/// user must not read or plant our lock and lease files).
+/// `dir`, created private to this user if missing (with its parent, if that is missing too),
+/// and checked: another local user must not read or plant our lock and lease files. An
+/// existing parent is not ours to change.
 fn private_dirs(dir: &Path) -> Result<(), Error> {
-    if let Some(parent) = dir.parent() {
+    if let Some(parent) = dir.parent().filter(|p| !p.exists()) {
         fixtures_core::private::ensure(parent, false).map_err(|e| io_error(parent, &e))?;
     }
     fixtures_core::private::ensure(dir, false).map_err(|e| io_error(dir, &e))
