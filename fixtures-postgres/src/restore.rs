@@ -22,18 +22,23 @@ use crate::error::Error;
 use crate::fresh::{create_clone, exec};
 use crate::mark::{self, Kind};
 use crate::names;
-use crate::server::PgServer;
 
 /// How long a process waits for a lane that another process is replacing.
 const RECONNECT_DEADLINE: Duration = Duration::from_secs(60);
 
 /// The template the lanes of `clean` are cloned from: for `Auto` and `Delete`, the prepared
 /// template of `template` (made once, under a lock, by the first process that needs it, and
-/// kept like the template); for `Truncate` and `None`, `template` itself.
+/// kept like the template); for `Truncate` and `None`, `template` itself. Remembered per
+/// process; with `look_again`, looked for (and made) again: another run's sweep may have
+/// dropped it since (an external server keeps no caches of finished runs).
+///
+/// `admin`: the server's maintenance database; `clause`: the server's clone clause.
 pub(crate) async fn lane_source(
-    server: &PgServer,
+    admin: &PgConnectOptions,
+    clause: &'static str,
     template: &str,
     clean: &CleanOptions,
+    look_again: bool,
 ) -> Result<String, Error> {
     static KNOWN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
     let track = match clean.strategy {
@@ -45,11 +50,14 @@ pub(crate) async fn lane_source(
         "fxp_{}",
         names::digest(&[template, clean::VERSION, track], 24)
     );
-    let key = format!("{}:{}/{name}", server.host(), server.port());
-    if KNOWN.lock().get_or_insert_with(HashSet::new).contains(&key) {
+    let key = format!("{}:{}/{name}", admin.get_host(), admin.get_port());
+    if !look_again && KNOWN.lock().get_or_insert_with(HashSet::new).contains(&key) {
         return Ok(name);
     }
-    let mut admin = server.admin_conn().await?;
+    let options = admin;
+    let mut admin = PgConnection::connect_with(options)
+        .await
+        .map_err(Error::sql("connecting", "postgres"))?;
     let ready = |m: &Option<String>| {
         m.as_deref()
             .is_some_and(|m| mark::field(m, "state") == Some("ready"))
@@ -67,7 +75,7 @@ pub(crate) async fn lane_source(
                 // A preparation that was interrupted: start over.
                 mark::drop_ours(&mut admin, &name).await?;
             }
-            prepare_template(server, &mut admin, template, &name, clean).await
+            prepare_template(options, clause, &mut admin, template, &name, clean).await
         }
         .await;
         names::advisory_unlock(&mut admin, &name).await;
@@ -76,13 +84,14 @@ pub(crate) async fn lane_source(
             return Err(e);
         }
     }
-    server.recycle(admin).await;
+    let _ = admin.close().await;
     KNOWN.lock().get_or_insert_with(HashSet::new).insert(key);
     Ok(name)
 }
 
 async fn prepare_template(
-    server: &PgServer,
+    options: &PgConnectOptions,
+    clause: &str,
     admin: &mut PgConnection,
     template: &str,
     name: &str,
@@ -96,7 +105,7 @@ async fn prepare_template(
             "CREATE DATABASE {} TEMPLATE {}{}",
             quote_ident(name),
             quote_ident(template),
-            server.clone_clause()
+            clause
         ),
         name,
     )
@@ -107,7 +116,7 @@ async fn prepare_template(
         name,
     )
     .await?;
-    let mut conn = PgConnection::connect_with(&server.connect_options(name))
+    let mut conn = PgConnection::connect_with(&options.clone().database(name))
         .await
         .map_err(Error::sql("connecting", name))?;
     let prepared = clean::prepare(&mut conn, clean).await;

@@ -267,7 +267,14 @@ impl Databases {
     ) -> impl Future<Output = Result<SharedDb, Error>> + Send + 'a {
         async move {
             let template = self.template(server).await?;
-            let source = crate::restore::lane_source(server, &template, &self.clean).await?;
+            let source = crate::restore::lane_source(
+                &server.connect_options(server.admin_database()),
+                server.clone_clause(),
+                &template,
+                &self.clean,
+                false,
+            )
+            .await?;
             let label = match setup.scope() {
                 Scope::Suite => "suite".to_owned(),
                 _ => setup.instance().to_owned(),
@@ -353,6 +360,13 @@ impl Databases {
             Ok(db)
         }
     }
+}
+
+/// Whether an error says a database does not exist (SQLSTATE 3D000).
+fn missing_database(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "3D000")
 }
 
 /// A lane's connection when no test of this process is on it, with whether its advisory lock
@@ -521,9 +535,24 @@ impl SharedDb {
                     database: name.clone(),
                 });
             }
-            create_clone(&mut *admin, &self.source, self.clause, &name, Kind::Shared)
-                .await
-                .map(|()| true)
+            match create_clone(&mut *admin, &self.source, self.clause, &name, Kind::Shared).await {
+                // The prepared template is gone (another run's sweep of an external server's
+                // caches took it between our look and this clone): made again, once.
+                Err(Error::Sql { source, .. }) if missing_database(&source) => {
+                    restore::lane_source(
+                        &self.options,
+                        self.clause,
+                        &self.template,
+                        &self.clean,
+                        true,
+                    )
+                    .await?;
+                    create_clone(&mut *admin, &self.source, self.clause, &name, Kind::Shared)
+                        .await
+                        .map(|()| true)
+                }
+                other => other.map(|()| true),
+            }
         }
         .await;
         names::advisory_unlock(&mut *admin, &name).await;
