@@ -14,11 +14,11 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use fixtures_core::Setup;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 
 use crate::error::Error;
 use crate::names;
-use crate::server::PgServer;
 
 /// How long a run of another namespace must hold no lock before its databases are swept.
 pub(crate) const RECHECK: Duration = Duration::from_secs(2);
@@ -28,14 +28,12 @@ pub(crate) fn run_key(run: &str) -> i64 {
     names::lock_key(&format!("fixtures-run {run}"))
 }
 
-/// Opens this process's keeper connection and holds the run's lock on it until the
-/// `pg_server` fixture's teardown (or the process's end).
-pub(crate) async fn hold(server: &PgServer, setup: &Setup) -> Result<(), Error> {
+/// Opens this process's keeper connection (`admin`: the server's maintenance database) and
+/// holds the run's lock on it until the `pg_server` fixture's teardown (or the process's end).
+pub(crate) async fn hold(admin: PgConnectOptions, setup: &Setup) -> Result<(), Error> {
     let run = fixtures_core::run_id();
-    let database = server.admin_database().to_owned();
-    let options = server
-        .connect_options(&database)
-        .application_name(&format!("fixtures-keeper {run}"));
+    let database = admin.get_database().unwrap_or("postgres").to_owned();
+    let options = admin.application_name(&format!("fixtures-keeper {run}"));
     let mut conn = PgConnection::connect_with(&options)
         .await
         .map_err(Error::sql("connecting the run's keeper", &database))?;

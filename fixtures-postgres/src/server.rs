@@ -490,8 +490,8 @@ pub(crate) async fn wait_ready(
 #[fixture(scope = suite)]
 pub async fn pg_server(setup: &Setup) -> Result<PgServer, Error> {
     let server = PgServer::start(setup).await?;
-    crate::keeper::hold(&server, setup).await?;
-    crate::server_wide::watch(&server, setup).await;
+    crate::keeper::hold(server.connect_options(server.admin_database()), setup).await?;
+    crate::server_wide::watch(server.admin_pool(), setup).await;
     // Registered after the server's own teardown, so it runs before it.
     setup.on_teardown_async("finish dropping test databases", || {
         crate::fresh::drops_done(Duration::from_secs(10))

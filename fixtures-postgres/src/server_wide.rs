@@ -7,8 +7,6 @@ use std::collections::BTreeSet;
 
 use fixtures_core::Setup;
 
-use crate::server::PgServer;
-
 /// Roles, tablespaces and unmarked databases, as `kind name`.
 const OBJECTS: &str = "SELECT 'role ' || rolname FROM pg_roles WHERE oid >= 16384 \
      UNION ALL SELECT 'tablespace ' || spcname FROM pg_tablespace WHERE oid >= 16384 \
@@ -21,9 +19,9 @@ async fn objects(pool: &sqlx::PgPool) -> Option<BTreeSet<String>> {
     Some(found.into_iter().collect())
 }
 
-/// Notes the server's objects now; at the `pg_server` teardown, reports those that appeared.
-pub(crate) async fn watch(server: &PgServer, setup: &Setup) {
-    let pool = server.admin_pool();
+/// Notes the server's objects now (`pool`: the server's maintenance database); at the
+/// `pg_server` teardown, reports those that appeared.
+pub(crate) async fn watch(pool: sqlx::PgPool, setup: &Setup) {
     let Some(before) = objects(&pool).await else {
         return;
     };
