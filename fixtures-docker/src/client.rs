@@ -1,12 +1,12 @@
 //! Every call to the Docker engine, in one place: bollard in, our own types out.
 //!
-//! Each method is one engine operation; errors become [`ClientError`] (the engine's status
-//! and message), which the callers turn into the crate's [`Error`](crate::Error) with context.
+//! Each method is one engine operation; its arguments and answers are our own types
+//! (`client_types.rs`), and errors become [`ClientError`] (the engine's status and message),
+//! which the callers turn into the crate's [`Error`](crate::Error) with context.
 //! The client holds no pooled connections (bollard keeps none idle), so it may be used from
 //! any runtime; the crate still runs its engine work on the core's background runtime.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 
 use bollard::Docker;
 use bollard::exec::{CreateExecOptions, StartExecResults};
@@ -21,35 +21,12 @@ use bollard::query_parameters::{
 };
 use futures_util::{Stream, StreamExt, TryStreamExt};
 
-use crate::engine::Endpoint;
+use crate::client_types::{ClientError, CreateRequest, Inspected, Listed, PullEvent};
+use crate::endpoint::Endpoint;
 use crate::error::chain;
-use crate::spec::ContainerSpec;
 
 /// The read timeout of one engine request (streams excepted), in seconds.
 const REQUEST_TIMEOUT_SECS: u64 = 120;
-
-/// What the engine said when an operation failed.
-#[derive(Debug, Clone)]
-pub(crate) struct ClientError {
-    /// The HTTP status of the engine's answer, when it answered.
-    pub(crate) status: Option<u16>,
-    pub(crate) message: String,
-}
-
-impl ClientError {
-    pub(crate) fn is_not_found(&self) -> bool {
-        self.status == Some(404)
-    }
-}
-
-impl fmt::Display for ClientError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.status {
-            Some(s) => write!(f, "{} (engine status {s})", self.message.trim()),
-            None => f.write_str(&self.message),
-        }
-    }
-}
 
 impl From<bollard::errors::Error> for ClientError {
     fn from(e: bollard::errors::Error) -> Self {
@@ -70,49 +47,6 @@ impl From<bollard::errors::Error> for ClientError {
 }
 
 type Result<T> = std::result::Result<T, ClientError>;
-
-/// A container as the engine describes it.
-#[derive(Debug, Clone)]
-pub(crate) struct Inspected {
-    pub(crate) id: String,
-    pub(crate) name: String,
-    /// `created`, `running`, `exited`...
-    pub(crate) status: String,
-    pub(crate) exit_code: Option<i64>,
-    pub(crate) error: Option<String>,
-    /// Container port → its bindings (`host_ip`, `host_port`).
-    pub(crate) ports: BTreeMap<u16, Vec<(String, u16)>>,
-    /// Its own addresses, one per network it is on.
-    pub(crate) ips: Vec<String>,
-}
-
-/// A container or network found by its labels.
-#[derive(Debug, Clone)]
-pub(crate) struct Listed {
-    pub(crate) id: String,
-    pub(crate) name: String,
-    pub(crate) labels: BTreeMap<String, String>,
-    /// Containers: running now (networks: always true).
-    pub(crate) running: bool,
-}
-
-/// One event of an image pull.
-#[derive(Debug, Clone)]
-pub(crate) struct PullEvent {
-    pub(crate) layer: Option<String>,
-    pub(crate) status: String,
-    pub(crate) current: Option<u64>,
-    pub(crate) total: Option<u64>,
-}
-
-/// What a container is created with, besides its spec.
-pub(crate) struct CreateRequest<'a> {
-    pub(crate) name: &'a str,
-    pub(crate) spec: &'a ContainerSpec,
-    pub(crate) labels: &'a BTreeMap<String, String>,
-    /// The host address ports are published on.
-    pub(crate) bind_ip: &'a str,
-}
 
 /// The engine client.
 #[derive(Debug, Clone)]

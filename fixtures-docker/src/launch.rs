@@ -3,46 +3,17 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::client::CreateRequest;
-use crate::container::ContainerInfo;
+use crate::client_types::CreateRequest;
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::info::ContainerInfo;
 use crate::ready::{self, Target};
 use crate::spec::ContainerSpec;
 
 /// How long a removal may take.
 pub(crate) const REMOVE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A fresh container name: `fx-<fixture>-<hash>-<pid>-<n>`.
-pub(crate) fn unique_name(fixture: &str, hash: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "fx-{}-{}-{}-{n}",
-        sanitize(fixture),
-        &hash[..hash.len().min(8)],
-        std::process::id()
-    )
-}
-
-/// Keeps the characters the engine allows in names (`[a-zA-Z0-9_.-]`), at most 40.
-pub(crate) fn sanitize(text: &str) -> String {
-    let s: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(40)
-        .collect();
-    if s.is_empty() { "x".to_owned() } else { s }
-}
 
 /// Creates and starts the container and waits until it is ready. On any failure the
 /// container is removed before the error is returned.
@@ -152,23 +123,5 @@ pub(crate) async fn remove(engine: &Engine, id: &str, name: &str) -> Result<(), 
         }
         Ok(Err(e)) => Err(failed(e.to_string())),
         Err(_) => Err(failed(format!("no answer within {REMOVE_TIMEOUT:?}"))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_unique_and_valid() {
-        let a = unique_name("my::db fixture", "0123456789abcdef");
-        let b = unique_name("my::db fixture", "0123456789abcdef");
-        assert_ne!(a, b);
-        assert!(a.starts_with("fx-my__db_fixture-01234567-"), "{a}");
-        assert!(
-            a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        );
-        assert_eq!(sanitize(""), "x");
     }
 }

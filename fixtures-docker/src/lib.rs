@@ -84,18 +84,25 @@
 #![deny(unsafe_code)]
 
 mod client;
+mod client_types;
 mod container;
+mod endpoint;
 mod engine;
 mod error;
+mod first_use;
 mod handoff;
 mod image;
+mod info;
 mod labels;
 mod launch;
+mod mount;
+mod naming;
 mod network;
 mod probe;
 mod pull;
 mod ready;
 mod reaper;
+mod reference;
 mod reuse;
 mod shared;
 mod spec;
@@ -103,10 +110,11 @@ mod start;
 mod sweep;
 mod wait;
 
-pub use container::{Container, ContainerInfo};
-pub use engine::engine_available;
+pub use container::Container;
 pub use error::Error;
+pub use first_use::engine_available;
 pub use image::Image;
+pub use info::ContainerInfo;
 pub use network::{Network, network};
 pub use spec::ContainerSpec;
 pub use start::start;

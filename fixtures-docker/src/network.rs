@@ -4,13 +4,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use fixtures_core::{Scope, Setup};
-use sha2::{Digest, Sha256};
 
 use crate::engine::{self, Engine};
 use crate::error::Error;
+use crate::first_use;
 use crate::handoff::Handoff;
 use crate::labels::{self, Origin};
-use crate::launch::sanitize;
+use crate::naming::{sanitize, short_hash};
 use crate::reaper;
 use crate::shared::{self, Slot, run_is_over};
 
@@ -33,19 +33,6 @@ impl Network {
     pub fn id(&self) -> &str {
         &self.id
     }
-}
-
-/// 10 hex digits of the SHA-256 of `parts`.
-pub(crate) fn short_hash(parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update((p.len() as u64).to_le_bytes());
-        h.update(p.as_bytes());
-    }
-    h.finalize()[..5]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// The network's name: the same in every process of the run for the suite scope (so that
@@ -136,7 +123,7 @@ pub async fn network(setup: &Setup, name_hint: &str) -> Result<Network, Error> {
         }
     });
     engine::background("network creation", async move {
-        let engine = engine::get().await?;
+        let engine = first_use::engine().await?;
         reaper::ensure().await;
         let failed = |cause: String| Error::Network {
             operation: "create",

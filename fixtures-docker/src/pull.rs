@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::client::PullEvent;
+use crate::client_types::PullEvent;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::spec::ContainerSpec;

@@ -9,9 +9,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
-use crate::container::ContainerInfo;
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::info::ContainerInfo;
 use crate::probe;
 use crate::wait::WaitFor;
 

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use fixtures_core::watchdog::{self, ProcessRef, Watch};
 
+use crate::endpoint;
 use crate::engine::{self, Engine};
 use crate::labels;
 use crate::shared::{self, Slot};
@@ -73,7 +74,7 @@ fn cleanup(watch: &Watch) {
 /// Reaps the run, then again every [`POLL`] until [`QUIET`] has passed with nothing of the
 /// run found (removed or still held by a live process of the run).
 async fn reap_until_quiet(run_id: &str, run_dir: &Path) {
-    let Ok((endpoint, described)) = engine::from_env() else {
+    let Ok((endpoint, described)) = endpoint::from_env() else {
         return;
     };
     let Ok(engine) = engine::connect(endpoint, &described).await else {

@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::container::ContainerInfo;
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::info::ContainerInfo;
 use crate::labels::{self, Origin, now};
 use crate::launch;
 use crate::ready::{self, Target};

@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 
 use fixtures_core::watchdog::{ProcessRef, run_owner};
 
-use crate::container::ContainerInfo;
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::info::ContainerInfo;
 use crate::labels::{self, Origin};
 use crate::launch;
+use crate::naming::short_hash;
 use crate::ready::{self, Target};
 use crate::spec::ContainerSpec;
 
@@ -197,7 +198,7 @@ fn run_filters(run_id: &str, hash: &str) -> Vec<String> {
 
 /// The name of the run's shared container for a spec: the same in every process of the run.
 fn shared_name(run_id: &str, hash: &str) -> String {
-    let run = crate::network::short_hash(&[run_id]);
+    let run = short_hash(&[run_id]);
     format!("fx-suite-{}-{run}", &hash[..12])
 }
 

@@ -5,42 +5,12 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::image::split_reference;
+use crate::mount::Mount;
+use crate::reference::split_reference;
 use crate::wait::WaitFor;
 
 /// The default overall readiness deadline.
 pub(crate) const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A mount of a host path or a named volume.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Mount {
-    Bind {
-        host: String,
-        container: String,
-        read_only: bool,
-    },
-    Volume {
-        name: String,
-        container: String,
-    },
-}
-
-impl Mount {
-    /// The engine's `binds` form: `source:target[:ro]`.
-    pub(crate) fn to_bind(&self) -> String {
-        match self {
-            Mount::Bind {
-                host,
-                container,
-                read_only,
-            } => {
-                let ro = if *read_only { ":ro" } else { "" };
-                format!("{host}:{container}{ro}")
-            }
-            Mount::Volume { name, container } => format!("{name}:{container}"),
-        }
-    }
-}
 
 /// What a container is: image, environment, command, ports, mounts, labels, network; and
 /// when it counts as ready.
@@ -395,6 +365,16 @@ mod tests {
         assert_eq!(base().wait_for(WaitFor::tcp(80)).hash(), h);
         assert_eq!(base().startup_timeout(Duration::from_secs(1)).hash(), h);
         assert_eq!(base().reuse(true).hash(), h);
+    }
+
+    #[test]
+    fn a_digest_reference_is_used_as_is() {
+        let (image, tag) = split_reference("a@sha256:00");
+        assert_eq!(ContainerSpec::new(image, tag).image_ref(), "a@sha256:00");
+        assert_eq!(
+            ContainerSpec::new("a@sha256:00", "").image_ref(),
+            "a@sha256:00"
+        );
     }
 
     #[test]

@@ -9,9 +9,10 @@ use crate::engine::{self, Engine};
 use crate::error::Error;
 use crate::handoff::Handoff;
 use crate::labels::{self, Origin};
+use crate::naming::unique_name;
 use crate::shared::{self, Slot};
 use crate::spec::ContainerSpec;
-use crate::{launch, pull, reaper, reuse};
+use crate::{first_use, launch, pull, reaper, reuse};
 
 /// What a fixture instance holds, and gives back at its teardown.
 enum Held {
@@ -118,7 +119,7 @@ pub async fn start(setup: &Setup, spec: ContainerSpec) -> Result<Container, Erro
     );
     let image = spec.image_ref();
     let (engine, info, adopted) = engine::background("container start", async move {
-        let engine = engine::get().await?;
+        let engine = first_use::engine().await?;
         pull::ensure(&engine, &spec).await?;
         reaper::ensure().await;
         let hash = spec.hash();
@@ -141,7 +142,7 @@ pub async fn start(setup: &Setup, spec: ContainerSpec) -> Result<Container, Erro
             };
             (info, adopted, held)
         } else {
-            let name = launch::unique_name(&origin.fixture, &hash);
+            let name = unique_name(&origin.fixture, &hash);
             let labels = origin.labels(&hash, false, labels::NON_REUSE_LIFETIME);
             let info = launch::launch(&engine, &spec, &name, &labels).await?;
             let held = Held::Own {

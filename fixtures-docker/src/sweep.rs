@@ -8,7 +8,7 @@
 
 use fixtures_core::watchdog::ProcessRef;
 
-use crate::client::Listed;
+use crate::client_types::Listed;
 use crate::engine::Engine;
 use crate::labels::{self, Machine, Parsed, now};
 use crate::reuse;

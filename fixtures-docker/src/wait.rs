@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::container::ContainerInfo;
+use crate::info::ContainerInfo;
 
 type ProbeFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 type ProbeFn = dyn Fn(ContainerInfo) -> ProbeFuture + Send + Sync;
