@@ -61,6 +61,9 @@ async fn child(role: &str) -> Vec<String> {
         start.elapsed(),
     ));
     drop(db);
+    if role == "start" && backend == "local" {
+        lines.extend(connect_costs(&server).await);
+    }
     if role == "start" {
         let out = clean_env(&mut Command::new(
             std::env::current_exe().expect("this binary"),
@@ -85,6 +88,34 @@ async fn child(role: &str) -> Vec<String> {
         );
     }
     drop(server);
+    lines
+}
+
+/// Connecting to the local server over its private unix socket (what the framework does) and
+/// over TCP on `127.0.0.1` (what a URL with a host gives a user): a new connection and one
+/// query on it, closed, `CONNECTS` times each, alternating.
+async fn connect_costs(server: &fixtures_postgres::PgServer) -> Vec<String> {
+    use sqlx::{ConnectOptions, Connection};
+    const CONNECTS: usize = 40;
+    let socket = server.connect_options("postgres");
+    let tcp: sqlx::postgres::PgConnectOptions =
+        server.url("postgres").parse().expect("the server's URL");
+    let mut lines = Vec::new();
+    for _ in 0..CONNECTS {
+        for (key, options) in [("socket", &socket), ("tcp", &tcp)] {
+            let start = Instant::now();
+            let mut conn = options.connect().await.expect("connect");
+            sqlx::query("SELECT 1")
+                .execute(&mut conn)
+                .await
+                .expect("SELECT 1");
+            conn.close().await.expect("close");
+            lines.push(sample_line(
+                &format!("local connect {key}"),
+                start.elapsed(),
+            ));
+        }
+    }
     lines
 }
 
@@ -263,6 +294,17 @@ async fn main() {
         } else {
             "did not exist"
         }
+    );
+    println!(
+        "| a new connection to the local server and `SELECT 1` on it (medians, p10–p90, {} per \
+         kind over the measured runs) | time |\n|---|---|\n| its private unix socket (what the \
+         framework uses) | {} |\n| TCP on `127.0.0.1` (what a URL with a host gives) | {} |\n",
+        samples
+            .iter()
+            .filter(|(k, _)| k == "local connect tcp")
+            .count(),
+        cell(&samples, "local connect socket"),
+        cell(&samples, "local connect tcp"),
     );
     let mut keys: Vec<&String> = samples.iter().map(|(k, _)| k).collect();
     keys.sort();

@@ -86,6 +86,7 @@ mod registry;
 pub mod report;
 pub mod runtime;
 mod scope;
+pub mod secret;
 mod selection;
 mod setup;
 pub mod watchdog;

@@ -93,39 +93,25 @@ impl Image for PostgresImage {
     }
 }
 
-/// A random password, the same for every process of the machine (so that the processes of a
-/// nextest run, and reusing runs, compute the same container spec).
-fn machine_password() -> Result<String, Error> {
-    use std::io::Read;
-    use std::os::unix::fs::PermissionsExt;
-    let dir = fixtures_core::watchdog::state_dir();
+/// The server's superuser password: random, one per run, shared by the run's processes (a
+/// `0600` note in the run's private folder, gone with it), so that a password seen once opens
+/// no later run's server. With `FIXTURES_REUSE=1` the server outlives the run and the next run
+/// must log in to it: then the password is one per kept server, in the private state folder.
+fn password() -> Result<String, Error> {
     let io = |e: std::io::Error| Error::Config {
         setting: "the state folder".into(),
-        value: dir.display().to_string(),
+        value: fixtures_core::watchdog::state_dir().display().to_string(),
         expected: format!("a folder private to this user ({e})"),
     };
-    fixtures_core::watchdog::state_dir_checked().map_err(io)?;
-    let path = dir.join("pg-container-password");
-    if let Ok(p) = std::fs::read_to_string(&path) {
-        return Ok(p.trim().to_owned());
-    }
-    let mut buf = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .map_err(io)?;
-    let password: String = buf.iter().map(|b| format!("{b:02x}")).collect();
-    let tmp = dir.join(format!("pg-container-password.{}", std::process::id()));
-    std::fs::write(&tmp, &password).map_err(io)?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
-    // First writer wins; everyone then reads the same file.
-    if std::fs::hard_link(&tmp, &path).is_err() {
-        let _ = std::fs::remove_file(&tmp);
-        return std::fs::read_to_string(&path)
-            .map(|p| p.trim().to_owned())
-            .map_err(io);
-    }
-    let _ = std::fs::remove_file(&tmp);
-    Ok(password)
+    let path = if fixtures_core::flag("FIXTURES_REUSE") {
+        fixtures_core::watchdog::state_dir_checked()
+            .map_err(io)?
+            .join("pg-container-password")
+    } else {
+        fixtures_core::watchdog::run_dir().map_err(io)?;
+        fixtures_core::watchdog::run_note("pg-docker-password")
+    };
+    fixtures_core::secret::kept(&path).map_err(io)
 }
 
 /// The Postgres image: `FIXTURES_POSTGRES_IMAGE`, by default `postgres:15`.
@@ -151,7 +137,7 @@ pub(crate) fn joined() -> Option<PgServer> {
     if image != image_ref() || !plausible_host(host) {
         return None;
     }
-    let password = machine_password().ok()?;
+    let password = password().ok()?;
     let mut server = PgServer::from_parts(
         Backend::Docker,
         host.to_owned(),
@@ -187,7 +173,7 @@ fn leave_marker(host: &str, port: u16) {
 }
 
 pub(crate) async fn start(setup: &Setup) -> Result<PgServer, Error> {
-    let password = machine_password()?;
+    let password = password()?;
     let image = PostgresImage::from_env(password.clone(), crate::config::max_connections()?);
     let container = fixtures_docker::start(setup, image.spec()).await?;
     let port = container.host_port(5432).ok_or_else(|| Error::NoBackend {

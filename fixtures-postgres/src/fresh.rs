@@ -298,9 +298,10 @@ async fn keep_database(
     )
     .await?;
     let msg = format!(
-        "fixtures-postgres: kept the database of failed test `{}` for {:?}:\n    psql '{url}'\n",
+        "fixtures-postgres: kept the database of failed test `{}` for {:?}:\n    {}\n",
         test.unwrap_or("?"),
-        ttl
+        ttl,
+        crate::psql::command(url)
     );
     use std::io::Write;
     let _ = std::io::stderr().write_all(msg.as_bytes());

@@ -125,6 +125,7 @@ mod local;
 mod macros;
 mod mark;
 mod names;
+mod psql;
 mod restore;
 mod rollback;
 mod server;

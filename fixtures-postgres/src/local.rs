@@ -8,12 +8,12 @@
 //! when the run was killed.
 
 use std::fs::{self, File};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use fixtures_core::watchdog::{self, ProcessRef};
 
@@ -59,8 +59,23 @@ impl LocalServer {
         })
     }
 
-    /// Stops the server (immediate shutdown) and removes its folder.
+    /// Stops the server (immediate shutdown) and removes its folder — only a folder of ours
+    /// (`run-…` in the data root) and only a process proven to be the server of that folder
+    /// (a `postgres` whose command line names its data directory): a record could be stale, or
+    /// planted, and must never make us signal a stranger or remove someone else's folder.
     pub(crate) fn stop(&self) {
+        if !self.base_is_ours() {
+            tracing::warn!(base = %self.base.display(), "not a server folder of ours: left alone");
+            return;
+        }
+        if self.pid.is_alive() && !self.pid_serves_base() {
+            tracing::warn!(
+                pid = self.pid.pid,
+                base = %self.base.display(),
+                "the recorded pid is not this folder's server: not signalled, folder left to the sweep"
+            );
+            return;
+        }
         if self.pid.is_alive() {
             // SIGQUIT: immediate shutdown; the data is thrown away anyway.
             let _ = Command::new("kill")
@@ -82,6 +97,28 @@ impl LocalServer {
         {
             tracing::warn!("cannot remove {}: {e}", self.base.display());
         }
+    }
+}
+
+impl LocalServer {
+    /// Whether the folder is one of ours: `run-…` directly in the data root.
+    fn base_is_ours(&self) -> bool {
+        self.base.parent() == Some(data_root().as_path())
+            && self
+                .base
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("run-"))
+    }
+
+    /// Whether the recorded pid is a `postgres` started on this folder's data directory.
+    fn pid_serves_base(&self) -> bool {
+        let pid = self.pid.pid;
+        let data = self.base.join("data");
+        is_postgres(pid)
+            && fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                c.split(|b| *b == 0)
+                    .any(|arg| Path::new(&*String::from_utf8_lossy(arg)) == data)
+            })
     }
 }
 
@@ -231,30 +268,6 @@ pub(crate) fn data_root() -> PathBuf {
     std::env::temp_dir().join(format!("fixtures-pg-{uid}"))
 }
 
-fn random_password() -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(std::process::id().to_le_bytes());
-    h.update(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos()
-            .to_le_bytes(),
-    );
-    if let Ok(mut f) = File::open("/dev/urandom") {
-        let mut buf = [0u8; 32];
-        if f.read_exact(&mut buf).is_ok() {
-            h.update(buf);
-        }
-    }
-    h.finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// The cached, initdb'd data directory for these binaries (made once, under a lock). It keeps
 /// no password: each run's copy gets one of its own (see [`start`]).
 fn cached_cluster(bins: &Binaries, run_as: Option<RunAs>) -> Result<PathBuf, Error> {
@@ -287,7 +300,8 @@ fn cached_cluster(bins: &Binaries, run_as: Option<RunAs>) -> Result<PathBuf, Err
     fixtures_core::private::ensure(&cache, false).map_err(io("creating the cache"))?;
     // initdb wants a password; nobody needs it afterwards (each run sets its own).
     let pwfile = cache.join("pwfile");
-    fs::write(&pwfile, random_password()).map_err(io("writing the cache"))?;
+    let secret = fixtures_core::secret::random_hex().map_err(io("writing the cache"))?;
+    fs::write(&pwfile, secret).map_err(io("writing the cache"))?;
     fs::set_permissions(&pwfile, fs::Permissions::from_mode(0o600))
         .map_err(io("writing the cache"))?;
     if let Some(r) = run_as {
@@ -523,7 +537,7 @@ fn start(max_connections: u32) -> Result<LocalServer, Error> {
 /// nothing here.
 fn run_password(socket_dir: &Path, port: u16) -> Result<String, sqlx::Error> {
     use sqlx::Connection;
-    let password = random_password();
+    let password = fixtures_core::secret::random_hex().map_err(sqlx::Error::Io)?;
     let options = sqlx::postgres::PgConnectOptions::new()
         .socket(socket_dir)
         .port(port)
@@ -648,10 +662,51 @@ mod tests {
     }
 
     #[test]
-    fn passwords_are_random_hex() {
-        let (a, b) = (random_password(), random_password());
-        assert_eq!(a.len(), 32);
-        assert_ne!(a, b);
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+    fn a_record_naming_a_stranger_signals_nothing_and_removes_nothing() {
+        // A record whose pid is this very test process: were it signalled (SIGQUIT), the test
+        // would die.
+        let me = ProcessRef::of(std::process::id()).unwrap();
+        let root = data_root();
+        fixtures_core::private::ensure(&root, true).unwrap();
+        let base = root.join(format!("run-stranger-{}", std::process::id()));
+        fs::create_dir_all(base.join("data")).unwrap();
+        let planted = LocalServer {
+            pid: me,
+            port: 1,
+            socket_dir: base.join("socket"),
+            base: base.clone(),
+            password: String::new(),
+            owner: me,
+        };
+        planted.stop();
+        assert!(
+            base.exists(),
+            "the folder of a server not proven ours was removed"
+        );
+        // A folder outside the data root is never removed, whatever the record says.
+        let outside = std::env::temp_dir().join(format!("fx-not-ours-{}", std::process::id()));
+        fs::create_dir_all(&outside).unwrap();
+        let dead = ProcessRef {
+            pid: u32::MAX - 1,
+            start: 1,
+        };
+        let elsewhere = LocalServer {
+            pid: dead,
+            base: outside.clone(),
+            ..planted
+        };
+        elsewhere.stop();
+        assert!(
+            outside.exists(),
+            "a folder outside the data root was removed"
+        );
+        fs::remove_dir_all(&outside).unwrap();
+        // The same folder with no live process named: ours, and removed.
+        LocalServer {
+            base: base.clone(),
+            ..elsewhere
+        }
+        .stop();
+        assert!(!base.exists());
     }
 }

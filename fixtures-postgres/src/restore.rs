@@ -283,7 +283,8 @@ async fn keep_lane(
     .await?;
     let msg = format!(
         "fixtures-postgres: kept the shared database of failed test `{test}` for {ttl:?} (the \
-         next test gets a fresh clone):\n    psql '{url_prefix}{kept}'\n"
+         next test gets a fresh clone):\n    {}\n",
+        crate::psql::command(&format!("{url_prefix}{kept}"))
     );
     use std::io::Write;
     let _ = std::io::stderr().write_all(msg.as_bytes());

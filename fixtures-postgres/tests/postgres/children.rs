@@ -55,6 +55,15 @@ async fn report_template_origin(#[from(crate::pg::test_scope::db)] db: Lease<Tes
     println!("TEMPLATE-ORIGIN={}", origin(&db).await);
 }
 
+/// Prints the URL of this run's server, password included (run as a child by
+/// `security::a_password_seen_once_opens_no_later_runs_server`).
+#[rstest]
+#[ignore = "run by security::a_password_seen_once_opens_no_later_runs_server"]
+#[tokio::test]
+async fn report_server_url(pg_server: Lease<PgServer>) {
+    println!("SERVER-URL={}", pg_server.url("postgres"));
+}
+
 #[rstest]
 #[tokio::test]
 async fn a_second_process_reuses_the_template(

@@ -90,6 +90,54 @@ async fn another_user_reads_nothing_of_ours_and_cannot_log_in(
     sqlx::query("SELECT 1").execute(&db.pool()).await.unwrap();
 }
 
+/// A password a test could have seen (printed, logged, kept by a tool) is its run's alone: the
+/// next run's server takes another, on both of our own backends.
+#[rstest]
+#[tokio::test]
+async fn a_password_seen_once_opens_no_later_runs_server(pg_server: Lease<PgServer>) {
+    if pg_server.backend() == fixtures_postgres::Backend::External {
+        return; // the user's server, the user's password
+    }
+    let out = run(
+        &mut own_run(&[
+            "--ignored",
+            "--exact",
+            "--nocapture",
+            "children::report_server_url",
+        ]),
+        Duration::from_secs(180),
+    );
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    let earlier = all
+        .lines()
+        .find_map(|l| l.strip_prefix("SERVER-URL="))
+        .unwrap_or_else(|| panic!("no URL reported: {all}"));
+    let password = |url: &str| {
+        let userinfo = url.split_once("://").unwrap().1.rsplit_once('@').unwrap().0;
+        userinfo.split_once(':').unwrap().1.to_owned()
+    };
+    let seen = password(earlier);
+    assert_ne!(
+        seen,
+        password(&pg_server.url("postgres")),
+        "one password for two runs"
+    );
+    // Our server refuses the earlier run's password.
+    let stolen = format!(
+        "postgres://postgres:{seen}@{}:{}/postgres",
+        pg_server.host(),
+        pg_server.port()
+    );
+    let options: sqlx::postgres::PgConnectOptions = stolen.parse().unwrap();
+    use sqlx::ConnectOptions;
+    let result = options.connect().await;
+    assert!(
+        result.is_err(),
+        "an earlier run's password opened this run's server"
+    );
+}
+
 /// A state folder another user made first, with a run note pointing at a server of theirs.
 fn planted_state(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("fx-planted-{name}-{}", std::process::id()));
@@ -104,12 +152,17 @@ fn planted_state(name: &str) -> PathBuf {
 }
 
 fn refused(state: &Path) -> String {
-    let out = run(
-        own_run(&["--ignored", "--exact", "children::report_template_origin"])
-            .env("FIXTURES_STATE_DIR", state)
-            .env("FIXTURES_RUN_ID", "planted-run"),
-        Duration::from_secs(120),
-    );
+    refused_with(&[("FIXTURES_STATE_DIR", state)])
+}
+
+/// A run (one test that takes a database) with these settings: it must fail, refusing.
+fn refused_with(settings: &[(&str, &Path)]) -> String {
+    let mut cmd = own_run(&["--ignored", "--exact", "children::report_template_origin"]);
+    cmd.env("FIXTURES_RUN_ID", "planted-run");
+    for (k, v) in settings {
+        cmd.env(k, v);
+    }
+    let out = run(&mut cmd, Duration::from_secs(120));
     let all = text(&out);
     assert!(
         !out.status.success(),
@@ -144,4 +197,35 @@ async fn a_state_folder_planted_by_another_user_or_a_symlink_is_refused() {
     assert!(all.contains("symbolic link"), "{all}");
     std::fs::remove_file(&link).unwrap();
     std::fs::remove_dir_all(&target).unwrap();
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_data_root_planted_by_another_user_is_refused() {
+    if !as_root() {
+        return;
+    }
+    // Another user's data root, with a server record of theirs in a run folder.
+    let dir = std::env::temp_dir().join(format!("fx-planted-root-{}", std::process::id()));
+    let d = dir.display();
+    let _ = Command::new("rm").args(["-rf", &d.to_string()]).status();
+    let (ok, out) = as_nobody(&format!(
+        "mkdir -p {d}/run-planted && chmod -R 777 {d} && \
+         printf '1 1 5432 10.99.99.99\\n' > {d}/run-planted/server"
+    ));
+    assert!(ok, "{out}");
+    let all = refused_with(&[
+        ("FIXTURES_PG_BACKEND", Path::new("local")),
+        ("FIXTURES_PG_DATA_ROOT", &dir),
+    ]);
+    assert!(all.contains("owned by uid 65534"), "{all}");
+    assert!(
+        !all.contains("10.99.99.99"),
+        "the planted record was used: {all}"
+    );
+    assert!(
+        dir.join("run-planted/server").exists(),
+        "another user's file was removed"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
