@@ -27,6 +27,9 @@
 use sqlx::PgConnection;
 
 use crate::clean::CleanOptions;
+use crate::sql::quote_literal;
+
+pub use crate::sql::quote_ident;
 
 /// A table found in the catalog.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -71,31 +74,6 @@ impl std::fmt::Display for TableRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}.{}", self.schema, self.name)
     }
-}
-
-/// Quotes an identifier for SQL: wraps it in double quotes and doubles the double quotes it
-/// contains. Every identifier this crate puts into SQL goes through here (or through
-/// Postgres' own `format('%I')`).
-///
-/// # Examples
-///
-/// ```
-/// use fixtures_postgres::catalog::quote_ident;
-///
-/// assert_eq!(quote_ident("users"), r#""users""#);
-/// assert_eq!(quote_ident(r#"say "hi""#), r#""say ""hi""""#);
-/// ```
-pub fn quote_ident(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        if c == '"' {
-            out.push('"');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
 }
 
 /// The schemas never cleaned, besides those starting with `pg_` (which users cannot create).
@@ -161,12 +139,6 @@ FROM sel JOIN pg_catalog.pg_class c ON c.oid = sel.oid
 ORDER BY 1, 2",
         selection_ctes("$1::text[]", "$2::text[]")
     )
-}
-
-/// A string literal: `it's` → `'it''s'` (standard-conforming strings, as every supported
-/// server has them on).
-pub(crate) fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// `'a', 'b'` for an `IN (...)` list; the values are constants of this crate.

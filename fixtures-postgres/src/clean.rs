@@ -244,7 +244,7 @@ pub(crate) async fn prepare(
 /// Runs the install script; false when the role lacks the privilege.
 async fn install(conn: &mut PgConnection, track: bool) -> Result<bool, sqlx::Error> {
     let script = install::prepare_script(track);
-    match execute(conn, script).await {
+    match crate::sql::run(conn, script).await {
         Ok(()) => Ok(true),
         Err(e) if sql::is_privilege(code(&e).as_deref()) => Ok(false),
         Err(e) => Err(e),
@@ -330,21 +330,13 @@ async fn truncate_literally(
         .into_iter()
         .unzip();
     if let Some(statement) = sql::truncate_all(&tables) {
-        execute(conn, statement).await?;
+        crate::sql::run(conn, statement).await?;
     }
     Ok(CleanReport {
         tables_considered: tables.len(),
         truncated: names,
         ..CleanReport::default()
     })
-}
-
-/// Where every statement built from text is executed: one round trip, simple protocol.
-async fn execute(conn: &mut PgConnection, sql: String) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-        .execute(conn)
-        .await
-        .map(|_| ())
 }
 
 fn code(e: &sqlx::Error) -> Option<String> {

@@ -10,58 +10,17 @@ use std::time::Instant;
 use fixtures_core::Setup;
 use sqlx::PgConnection;
 
-use crate::catalog::quote_ident;
 use crate::config;
 use crate::database::TestDb;
+use crate::drops;
 use crate::error::Error;
 use crate::mark::{self, Kind};
 use crate::names;
 use crate::server::PgServer;
+use crate::sql::{exec, quote_ident};
 use crate::template::Databases;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Test databases dropped at once in the background (the others wait in line).
-///
-/// The teardown itself never waits: the test's `TestDb`, whose pool still holds connections,
-/// is dropped only after it, and on a server near `max_connections` a teardown waiting for
-/// a drop that waits for a connection would wait for itself.
-const DROPS_AT_ONCE: usize = 4;
-static DROPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(DROPS_AT_ONCE);
-/// Drops handed to the background and not finished.
-static PENDING: AtomicU64 = AtomicU64::new(0);
-
-/// One drop in [`PENDING`], from its hand-over to its end (also when its task panics or is
-/// dropped with the runtime).
-struct Pending;
-
-impl Pending {
-    fn new() -> Pending {
-        PENDING.fetch_add(1, Ordering::AcqRel);
-        Pending
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        PENDING.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Waits until the test databases being dropped in the background are gone, for at most
-/// `deadline` (the run's server is stopped next).
-pub(crate) async fn drops_done(deadline: std::time::Duration) {
-    let until = Instant::now() + deadline;
-    while PENDING.load(Ordering::Acquire) > 0 {
-        if Instant::now() >= until {
-            tracing::warn!(
-                "test databases still being dropped after {deadline:?}: left to the server's removal or the next run's sweep"
-            );
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-}
 
 fn warm_prefix(template: &str) -> String {
     let hash = template.strip_prefix("fxt_").unwrap_or(template);
@@ -133,10 +92,7 @@ impl Databases {
             setup.on_teardown_async("drop the test database", move || async move {
                 // In the background: the next test need not wait for the drop. `pg_server`'s
                 // teardown waits for the drops still running.
-                let pending = Pending::new();
-                fixtures_core::runtime::handle().spawn(async move {
-                    let _pending = pending;
-                    let permit = DROPS.acquire().await;
+                drops::in_background(async move {
                     let keep = config::keep_failed()
                         && test.as_deref().is_some_and(fixtures_core::test_failed);
                     let result = match pool.acquire().await {
@@ -149,46 +105,11 @@ impl Databases {
                     if let Err(e) = result {
                         tracing::warn!("cannot drop test database {name}: {e}");
                     }
-                    drop(permit);
                 });
             });
             Ok(db)
         }
     }
-}
-
-/// Drops database `name` (after checking its mark) in the background, counted with the test
-/// databases' drops (`pg_server`'s teardown waits for them).
-pub(crate) fn drop_later(admin: sqlx::postgres::PgConnectOptions, name: String) {
-    let pending = Pending::new();
-    fixtures_core::runtime::handle().spawn(async move {
-        let _pending = pending;
-        let permit = DROPS.acquire().await;
-        let result = match <PgConnection as sqlx::Connection>::connect_with(&admin).await {
-            Ok(mut conn) => {
-                let dropped = mark::drop_ours(&mut conn, &name).await;
-                let _ = sqlx::Connection::close(conn).await;
-                dropped
-            }
-            Err(e) => Err(Error::sql("connecting", "postgres")(e)),
-        };
-        if let Err(e) = result {
-            tracing::warn!("cannot drop database {name}: {e}");
-        }
-        drop(permit);
-    });
-}
-
-pub(crate) async fn exec(
-    conn: &mut PgConnection,
-    sql: String,
-    database: &str,
-) -> Result<(), Error> {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-        .execute(conn)
-        .await
-        .map(|_| ())
-        .map_err(Error::sql("running", database))
 }
 
 /// `CREATE DATABASE name TEMPLATE template` + `clause` ([`PgServer::clone_clause`]), marked.

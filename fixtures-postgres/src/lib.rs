@@ -111,40 +111,45 @@
 //! | `FIXTURES_REUSE=1`, `FIXTURES_REUSE_TTL` | keep the Docker backend's server for the next run |
 #![deny(unsafe_code)]
 
+mod address;
+mod backend;
 pub mod catalog;
 pub mod clean;
 mod config;
-mod container;
 mod database;
+mod drops;
 mod error;
 mod fresh;
 mod keeper;
 #[cfg(test)]
 mod live_tests;
-mod local;
 mod macros;
 mod mark;
 mod names;
 mod psql;
+mod ready;
 mod restore;
 mod rollback;
 mod server;
 mod server_wide;
 mod shared;
+mod sql;
+mod start;
 mod sweep;
 mod template;
 
-pub use container::PostgresImage;
+pub use backend::{Backend, PostgresImage};
 pub use database::TestDb;
 pub use error::Error;
 pub use rollback::TxDb;
-pub use server::{Backend, PgServer, pg_server};
+pub use server::PgServer;
 pub use shared::SharedDb;
+pub use start::pg_server;
 pub use template::Databases;
 
 /// In the watchdog process started for a run's local server: wait for the run to end, stop it.
 #[allow(unsafe_code)]
 #[ctor::ctor(unsafe)]
 fn watchdog_role() {
-    fixtures_core::watchdog::serve_if_role("pg-local-reaper", local::reap);
+    fixtures_core::watchdog::serve_if_role("pg-local-reaper", backend::reap_local);
 }

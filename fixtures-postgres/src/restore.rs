@@ -19,9 +19,10 @@ use sqlx::{Connection, PgConnection};
 use crate::catalog::quote_ident;
 use crate::clean::{self, CleanOptions, CleanStrategy};
 use crate::error::Error;
-use crate::fresh::{create_clone, exec};
+use crate::fresh::create_clone;
 use crate::mark::{self, Kind};
 use crate::names;
+use crate::sql::exec;
 
 /// How long a process waits for a lane that another process is replacing.
 const RECONNECT_DEADLINE: Duration = Duration::from_secs(60);
@@ -126,7 +127,7 @@ async fn prepare_template(
         message: format!(
             "cannot take the snapshot of the template `{template}` that module and suite scope \
              restore before each test: {}",
-            crate::template::db_message(&source)
+            crate::sql::db_message(&source)
         ),
     })?;
     exec(
@@ -217,7 +218,7 @@ pub(crate) async fn replace(
                 let doomed = names::database_name("fxd_", name, &[name, &unique()]);
                 mark::end_sessions(&mut admin, name).await;
                 rename(&mut admin, name, &doomed).await?;
-                crate::fresh::drop_later(admin_options.clone(), doomed);
+                crate::drops::drop_later(admin_options.clone(), doomed);
             }
             Old::Keep { test, url_prefix } => keep_lane(&mut admin, name, test, url_prefix).await?,
         }

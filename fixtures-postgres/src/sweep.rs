@@ -28,18 +28,17 @@ use std::time::{Duration, Instant};
 use fixtures_core::watchdog::ProcessRef;
 use sqlx::{Connection, PgConnection};
 
-use crate::fresh::exec;
 use crate::keeper;
 use crate::mark;
-use crate::server::{Backend, PgServer};
+use crate::server::PgServer;
+use crate::sql::exec;
 
 /// `admin` is a connection to the server's maintenance database (the one that found it
 /// ready: a new connection costs more than the sweep's query).
 pub(crate) async fn at_start(server: &PgServer, admin: &mut PgConnection) {
-    if server.backend() == Backend::Local {
-        let _ = tokio::task::spawn_blocking(crate::local::sweep).await;
-    }
-    match databases(admin, server.backend(), None).await {
+    let driver = server.backend().driver();
+    let _ = tokio::task::spawn_blocking(move || driver.sweep_leftovers()).await;
+    match databases(admin, driver.is_ours(), None).await {
         Ok(unsure) if !unsure.is_empty() => recheck_later(server, unsure),
         Ok(_) => {}
         Err(e) => tracing::warn!("sweeping old databases: {e}"),
@@ -89,13 +88,13 @@ fn life(m: &str, now: u64, held: &HashSet<i64>) -> Life {
 /// A second look, after [`keeper::RECHECK`], at the databases of runs that were unsure.
 fn recheck_later(server: &PgServer, unsure: Vec<String>) {
     let pool = server.admin_pool();
-    let backend = server.backend();
+    let ours = server.backend().driver().is_ours();
     fixtures_core::runtime::handle().spawn(async move {
         tokio::time::sleep(keeper::RECHECK).await;
         let Ok(mut admin) = pool.acquire().await else {
             return;
         };
-        if let Err(e) = databases(&mut admin, backend, Some(&unsure)).await {
+        if let Err(e) = databases(&mut admin, ours, Some(&unsure)).await {
             tracing::warn!("sweeping old databases of other machines: {e}");
         }
     });
@@ -115,7 +114,7 @@ async fn marked(admin: &mut PgConnection) -> Result<Vec<(String, String)>, crate
 /// `second_look`, the names found unsure before: a run still unsure now is over.
 async fn databases(
     admin: &mut PgConnection,
-    backend: Backend,
+    ours: bool,
     second_look: Option<&[String]>,
 ) -> Result<Vec<String>, crate::Error> {
     let marked = marked(admin).await?;
@@ -137,14 +136,14 @@ async fn databases(
         let dead = match (life, second_look) {
             (Life::Unsure, Some(before)) => before.contains(name),
             (Life::Unsure, None) => {
-                if doomed(name, m, now, backend, true) {
+                if doomed(name, m, now, ours, true) {
                     unsure.push(name.clone());
                 }
                 false
             }
             (life, _) => life == Life::Dead,
         };
-        if !doomed(name, m, now, backend, dead) || in_use.contains(name.as_str()) {
+        if !doomed(name, m, now, ours, dead) || in_use.contains(name.as_str()) {
             continue;
         }
         tracing::info!(database = %name, "sweeping a database left by an earlier run");
@@ -174,12 +173,13 @@ fn owner(m: &str) -> Option<ProcessRef> {
     mark::field(m, "owner").and_then(ProcessRef::parse)
 }
 
-/// Whether the database `name` with this mark is to be removed now from a server of `backend`,
+/// Whether the database `name` with this mark is to be removed now from a server that is `ours`
+/// or not (see [`Driver::is_ours`](crate::backend::Driver::is_ours)),
 /// its run being over (`dead`) or not.
-fn doomed(name: &str, m: &str, now: u64, backend: Backend, dead: bool) -> bool {
+fn doomed(name: &str, m: &str, now: u64, ours: bool, dead: bool) -> bool {
     let num = |k| mark::field(m, k).and_then(|v| v.parse::<u64>().ok());
     let owner_dead = || dead;
-    let external = backend == Backend::External;
+    let external = !ours;
     match mark::field(m, "kind") {
         Some("kept") => num("expires").is_some_and(|e| e <= now),
         // A claimed clone is renamed before it is marked again: its old mark is not its own.
@@ -201,7 +201,7 @@ fn doomed(name: &str, m: &str, now: u64, backend: Backend, dead: bool) -> bool {
 pub(crate) fn drop_warm_at_exit(server: &PgServer, refilling: &'static AtomicBool) {
     static REGISTERED: AtomicBool = AtomicBool::new(false);
     let owner = fixtures_core::watchdog::run_owner();
-    if server.backend() != Backend::External
+    if server.backend().driver().is_ours()
         || owner != ProcessRef::current()
         || REGISTERED.swap(true, Ordering::AcqRel)
     {
@@ -245,7 +245,7 @@ mod tests {
     const DEAD: &str = "owner=4194303:1";
 
     /// `doomed` for a mark of this namespace (or as written), no keeper lock held.
-    fn judged(name: &str, m: &str, now: u64, backend: Backend) -> bool {
+    fn judged(name: &str, m: &str, now: u64, ours: bool) -> bool {
         let m = if m.contains(" ns=") {
             m.to_owned()
         } else {
@@ -255,7 +255,7 @@ mod tests {
             )
         };
         let dead = life(&m, now, &HashSet::new()) == Life::Dead;
-        doomed(name, &m, now, backend, dead)
+        doomed(name, &m, now, ours, dead)
     }
 
     #[test]
@@ -290,16 +290,16 @@ mod tests {
     #[test]
     fn kept_databases_go_when_they_expire_and_live_runs_are_never_swept() {
         let me = ProcessRef::current();
-        for backend in [Backend::Docker, Backend::Local, Backend::External] {
+        for ours in [true, false] {
             let kept = format!("fixtures-managed kind=kept run=r owner={me} created=1 expires=100");
-            assert!(judged("fx_a", &kept, 100, backend));
-            assert!(!judged("fx_a", &kept, 99, backend));
+            assert!(judged("fx_a", &kept, 100, ours));
+            assert!(!judged("fx_a", &kept, 99, ours));
             for kind in ["test", "shared", "template", "warm"] {
                 let live = format!("fixtures-managed kind={kind} run=r owner={me} created=1");
-                assert!(!judged("fxw_a", &live, 2, backend), "{kind} {backend:?}");
+                assert!(!judged("fxw_a", &live, 2, ours), "{kind} ours={ours}");
             }
             let dead = format!("fixtures-managed kind=shared run=r {DEAD} created=1");
-            assert!(judged("fx_a", &dead, 2, backend));
+            assert!(judged("fx_a", &dead, 2, ours));
         }
     }
 
@@ -307,16 +307,17 @@ mod tests {
     fn templates_and_warm_clones_of_dead_runs_go_only_from_external_servers() {
         let template = format!("fixtures-managed kind=template run=r {DEAD} created=1");
         let warm = format!("fixtures-managed kind=warm run=r {DEAD} created=1");
-        for backend in [Backend::Docker, Backend::Local] {
-            assert!(!judged("fxt_a", &template, 2, backend), "{backend:?}");
-            assert!(!judged("fxw_a_b", &warm, 2, backend), "{backend:?}");
+        {
+            let ours = true;
+            assert!(!judged("fxt_a", &template, 2, ours), "ours={ours}");
+            assert!(!judged("fxw_a_b", &warm, 2, ours), "ours={ours}");
             // ... until a day has passed, for warm clones.
-            assert!(judged("fxw_a_b", &warm, 2 + 24 * 3600, backend));
+            assert!(judged("fxw_a_b", &warm, 2 + 24 * 3600, ours));
         }
-        assert!(judged("fxt_a", &template, 2, Backend::External));
-        assert!(judged("fxw_a_b", &warm, 2, Backend::External));
+        assert!(judged("fxt_a", &template, 2, false));
+        assert!(judged("fxw_a_b", &warm, 2, false));
         // A warm clone being claimed (renamed, not yet marked again) belongs to its new test.
-        assert!(!judged("fx_claimed", &warm, 2, Backend::External));
-        assert!(!judged("fx_claimed", &warm, 2 + 24 * 3600, Backend::Docker));
+        assert!(!judged("fx_claimed", &warm, 2, false));
+        assert!(!judged("fx_claimed", &warm, 2 + 24 * 3600, true));
     }
 }

@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::mark::{self, Kind};
 use crate::names;
 use crate::server::PgServer;
+use crate::sql::db_message;
 
 #[derive(Debug, Clone)]
 enum Migrations {
@@ -246,29 +247,6 @@ impl Databases {
             .map_err(Error::sql("finishing the template", name))?;
         tracing::info!(template = name, elapsed = ?start.elapsed(), "template built (migrations applied once)");
         Ok(())
-    }
-}
-
-/// The server's message with its detail and position, as a user wants to read it.
-pub(crate) fn db_message(e: &sqlx::Error) -> String {
-    match e {
-        sqlx::Error::Database(db) => {
-            let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
-            match pg {
-                Some(pg) => {
-                    let mut m = format!("{} (SQLSTATE {})", pg.message(), pg.code());
-                    if let Some(d) = pg.detail() {
-                        m += &format!("; detail: {d}");
-                    }
-                    if let Some(h) = pg.hint() {
-                        m += &format!("; hint: {h}");
-                    }
-                    m
-                }
-                None => db.message().to_owned(),
-            }
-        }
-        other => other.to_string(),
     }
 }
 

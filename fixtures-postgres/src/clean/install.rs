@@ -22,8 +22,8 @@
 //! triggers) and leaves one of this version alone; either way it then runs `arm`.
 
 use super::{cleaner, objects, restore};
-use crate::catalog::quote_literal as sql_literal;
 use crate::catalog::selection_ctes;
+use crate::sql::quote_literal as sql_literal;
 
 /// Bumped whenever the installed objects change: a database prepared by another version is
 /// reinstalled.

@@ -4,11 +4,44 @@ use std::time::Duration;
 
 use fixtures_core::Setup;
 use fixtures_docker::{ContainerInfo, ContainerSpec, Image, WaitFor};
+use futures_util::future::BoxFuture;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 
+use super::{Driver, Started};
+use crate::address::Address;
 use crate::error::Error;
-use crate::server::{Backend, PgServer};
+use crate::ready::wait_ready;
+
+/// The Docker backend.
+pub(crate) struct Docker;
+
+impl Driver for Docker {
+    fn start<'a>(&'a self, setup: &'a Setup) -> BoxFuture<'a, Result<Started, Error>> {
+        Box::pin(async move {
+            // A later process of the run: the server the run's note names, when it answers
+            // at once; else start (or adopt) it as the run's first process does.
+            if let Some(address) = joined() {
+                match wait_ready(&address, Duration::from_secs(2)).await {
+                    Ok(conn) => {
+                        return Ok(Started {
+                            address,
+                            adopted: true,
+                            joined: true,
+                            ready: Some(conn),
+                        });
+                    }
+                    Err(e) => {
+                        tracing::info!(
+                            "the run's server does not answer at its noted address ({e})"
+                        )
+                    }
+                }
+            }
+            start(setup).await
+        })
+    }
+}
 
 /// The Postgres image, configured for tests: data on tmpfs, durability off, a random
 /// superuser password, port 5432 published on 127.0.0.1.
@@ -45,7 +78,7 @@ impl Image for PostgresImage {
         ContainerSpec::new(&self.name, &self.tag)
             .env("POSTGRES_PASSWORD", &self.password)
             .env("POSTGRES_USER", "postgres")
-            // md5 for a password stored as md5 (see `server::cheap_auth`), SCRAM until then.
+            // md5 for a password stored as md5 (see `start::cheap_auth`), SCRAM until then.
             .env("POSTGRES_HOST_AUTH_METHOD", "md5")
             .cmd([
                 "postgres".to_owned(),
@@ -126,7 +159,7 @@ const RUN_MARKER: &str = "pg-docker-server";
 
 /// The run's server as an earlier process of the run left it (same image); `None` when this
 /// is the run's first process. The caller checks that it answers.
-pub(crate) fn joined() -> Option<PgServer> {
+fn joined() -> Option<Address> {
     // Only a note in a folder no other user could have written is trusted.
     if !fixtures_core::watchdog::run_dir_is_private() {
         return None;
@@ -137,17 +170,7 @@ pub(crate) fn joined() -> Option<PgServer> {
     if image != image_ref() || !plausible_host(host) {
         return None;
     }
-    let password = password().ok()?;
-    let mut server = PgServer::from_parts(
-        Backend::Docker,
-        host.to_owned(),
-        port,
-        "postgres".into(),
-        password,
-    );
-    server.adopted = true;
-    server.joined = true;
-    Some(server)
+    Some(Address::postgres(host.to_owned(), port, password().ok()?))
 }
 
 /// Whether a noted address can be our container's: loopback (a published port) or a private
@@ -172,7 +195,9 @@ fn leave_marker(host: &str, port: u16) {
     }
 }
 
-pub(crate) async fn start(setup: &Setup) -> Result<PgServer, Error> {
+/// Starts the run's container (or adopts the one another process of the run started, or a
+/// kept one with `FIXTURES_REUSE=1`) and notes its address for the run's later processes.
+async fn start(setup: &Setup) -> Result<Started, Error> {
     let password = password()?;
     let image = PostgresImage::from_env(password.clone(), crate::config::max_connections()?);
     let container = fixtures_docker::start(setup, image.spec()).await?;
@@ -193,7 +218,8 @@ pub(crate) async fn start(setup: &Setup) -> Result<PgServer, Error> {
         "Postgres container"
     );
     leave_marker(&host, port);
-    let mut server = PgServer::from_parts(Backend::Docker, host, port, "postgres".into(), password);
-    server.adopted = container.adopted();
-    Ok(server)
+    Ok(Started::new(
+        Address::postgres(host, port, password),
+        container.adopted(),
+    ))
 }

@@ -1,0 +1,116 @@
+//! The external backend: a server given by `FIXTURES_PG_URL`, not ours. Only databases of our
+//! own run are made on it, and none are kept for later runs.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use fixtures_core::Setup;
+use futures_util::future::BoxFuture;
+use sqlx::postgres::PgConnectOptions;
+
+use super::{Driver, Started};
+use crate::address::Address;
+use crate::error::Error;
+
+/// The external backend.
+pub(crate) struct External;
+
+impl Driver for External {
+    fn start<'a>(&'a self, _setup: &'a Setup) -> BoxFuture<'a, Result<Started, Error>> {
+        Box::pin(async move {
+            let url = std::env::var("FIXTURES_PG_URL").unwrap_or_default();
+            let opts = PgConnectOptions::from_str(&url).map_err(|e| Error::Config {
+                setting: "FIXTURES_PG_URL".into(),
+                value: redact(&url),
+                expected: format!("a postgres://user:password@host:port/database URL ({e})"),
+            })?;
+            let address = Address {
+                host: opts.get_host().to_owned(),
+                port: opts.get_port(),
+                socket_dir: None,
+                user: opts.get_username().to_owned(),
+                password: password_of(&url),
+                admin_database: opts.get_database().unwrap_or("postgres").to_owned(),
+            };
+            Ok(Started::new(address, false))
+        })
+    }
+
+    /// Nothing of ours to wait for: a server that does not answer soon is misconfigured.
+    fn ready_within(&self) -> Duration {
+        Duration::from_secs(10)
+    }
+
+    fn not_ready(&self, error: Error) -> Error {
+        Error::NoBackend {
+            reason: format!(
+                "FIXTURES_PG_URL={} does not answer: {error}",
+                redact(&std::env::var("FIXTURES_PG_URL").unwrap_or_default())
+            ),
+            hint: "check the URL (host, port, user, password, database) and that the server \
+                   accepts connections; unset FIXTURES_PG_URL to let the framework start a \
+                   server of its own"
+                .into(),
+        }
+    }
+
+    fn is_ours(&self) -> bool {
+        false
+    }
+}
+
+/// The password part of a URL (PgConnectOptions does not give it back).
+fn password_of(url: &str) -> String {
+    let Some(rest) = url.split_once("://").map(|(_, r)| r) else {
+        return String::new();
+    };
+    let Some((creds, _)) = rest.rsplit_once('@') else {
+        return String::new();
+    };
+    let pw = creds.split_once(':').map(|(_, p)| p).unwrap_or("");
+    let mut out = Vec::new();
+    let b = pw.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(&pw[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn redact(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, rest)), Some((_, host))) if rest.contains('@') => {
+            let user = rest.split([':', '@']).next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_read_back_from_urls() {
+        assert_eq!(password_of("postgres://u:p%40ss@h:5432/db"), "p@ss");
+        assert_eq!(password_of("postgres://u@h/db"), "");
+    }
+
+    #[test]
+    fn redacted_urls_hide_the_password() {
+        assert_eq!(
+            redact("postgres://bob:secret@db:5432/app"),
+            "postgres://bob:***@db:5432/app"
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! The record of a run's local server in the run's folder (under a lock, so that the run's
+//! processes share one server), and what stops servers: the run's owner, its watchdog when
+//! the run was killed, and the next run's sweep.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fixtures_core::watchdog::{self, ProcessRef};
+
+use super::machine::data_root;
+
+/// Where a running local server is, as recorded in the run's folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LocalServer {
+    pub(crate) pid: ProcessRef,
+    pub(crate) port: u16,
+    pub(crate) socket_dir: PathBuf,
+    pub(crate) base: PathBuf,
+    pub(crate) password: String,
+    pub(crate) owner: ProcessRef,
+}
+
+impl LocalServer {
+    pub(super) fn to_record(&self) -> String {
+        format!(
+            "pid={}\nport={}\nsocket={}\nbase={}\npassword={}\nowner={}\n",
+            self.pid,
+            self.port,
+            self.socket_dir.display(),
+            self.base.display(),
+            self.password,
+            self.owner
+        )
+    }
+
+    pub(super) fn from_record(text: &str) -> Option<LocalServer> {
+        let get = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(k)?.strip_prefix('='))
+                .map(str::to_owned)
+        };
+        Some(LocalServer {
+            pid: ProcessRef::parse(&get("pid")?)?,
+            port: get("port")?.parse().ok()?,
+            socket_dir: get("socket")?.into(),
+            base: get("base")?.into(),
+            password: get("password")?,
+            owner: ProcessRef::parse(&get("owner")?)?,
+        })
+    }
+
+    /// Stops the server (immediate shutdown) and removes its folder — only a folder of ours
+    /// (`run-…` in the data root) and only a process proven to be the server of that folder
+    /// (a `postgres` whose command line names its data directory): a record could be stale, or
+    /// planted, and must never make us signal a stranger or remove someone else's folder.
+    pub(crate) fn stop(&self) {
+        if !self.base_is_ours() {
+            tracing::warn!(base = %self.base.display(), "not a server folder of ours: left alone");
+            return;
+        }
+        if self.pid.is_alive() && !self.pid_serves_base() {
+            tracing::warn!(
+                pid = self.pid.pid,
+                base = %self.base.display(),
+                "the recorded pid is not this folder's server: not signalled, folder left to the sweep"
+            );
+            return;
+        }
+        if self.pid.is_alive() {
+            // SIGQUIT: immediate shutdown; the data is thrown away anyway.
+            let _ = Command::new("kill")
+                .args(["-QUIT", &self.pid.pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+            let until = Instant::now() + Duration::from_secs(5);
+            while self.pid.is_alive() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if self.pid.is_alive() {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &self.pid.pid.to_string()])
+                    .status();
+            }
+        }
+        if let Err(e) = fs::remove_dir_all(&self.base)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("cannot remove {}: {e}", self.base.display());
+        }
+    }
+}
+
+impl LocalServer {
+    /// Whether the folder is one of ours: `run-…` directly in the data root.
+    fn base_is_ours(&self) -> bool {
+        self.base.parent() == Some(data_root().as_path())
+            && self
+                .base
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("run-"))
+    }
+
+    /// Whether the recorded pid is a `postgres` started on this folder's data directory.
+    fn pid_serves_base(&self) -> bool {
+        let pid = self.pid.pid;
+        let data = self.base.join("data");
+        is_postgres(pid)
+            && fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                c.split(|b| *b == 0)
+                    .any(|arg| Path::new(&*String::from_utf8_lossy(arg)) == data)
+            })
+    }
+}
+
+pub(super) fn record_path() -> std::io::Result<PathBuf> {
+    Ok(watchdog::run_dir()?.join("pg-local.server"))
+}
+
+/// Removes this run's record (when its owner stops the server).
+pub(crate) fn forget() {
+    if let Ok(record) = record_path() {
+        let _ = fs::remove_file(&record);
+        let _ = fs::remove_file(record.with_extension("lock"));
+    }
+}
+
+/// The watchdog's cleanup: stop the dead run's server.
+pub(crate) fn reap(watch: &watchdog::Watch) {
+    let record = watch.dir.join("pg-local.server");
+    if let Some(server) = fs::read_to_string(&record)
+        .ok()
+        .and_then(|t| LocalServer::from_record(&t))
+    {
+        server.stop();
+    }
+    let _ = fs::remove_file(&record);
+    let _ = fs::remove_file(record.with_extension("lock"));
+    // A server of the run that was still being set up when its process died (no record yet):
+    // its folder names its owner, who is dead now.
+    sweep();
+}
+
+/// Removes servers and folders left by runs whose owner is dead (a killed run whose watchdog
+/// did not get to it). Never touches a live run's server.
+pub(crate) fn sweep() {
+    let Ok(entries) = fs::read_dir(data_root()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("run-") {
+            continue;
+        }
+        let base = entry.path();
+        let owner = fs::read_to_string(base.join("owner"))
+            .ok()
+            .and_then(|t| ProcessRef::parse(&t));
+        if owner.is_some_and(|o| o.is_alive()) {
+            continue;
+        }
+        let young = fs::metadata(&base)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_none_or(|age| age < Duration::from_secs(60));
+        if owner.is_none() && young {
+            continue; // being set up by a run that has not written its owner yet
+        }
+        let pid_file = fs::read_to_string(base.join("data/postmaster.pid")).unwrap_or_default();
+        if let Some(pid) = pid_file
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse::<u32>().ok())
+            && let Some(p) = ProcessRef::of(pid)
+            && is_postgres(pid)
+        {
+            let dead = LocalServer {
+                pid: p,
+                port: 0,
+                socket_dir: base.join("socket"),
+                base: base.clone(),
+                password: String::new(),
+                owner: owner.unwrap_or(p),
+            };
+            tracing::info!(dir = %base.display(), "sweeping a dead run's local server");
+            dead.stop();
+        } else {
+            let _ = fs::remove_dir_all(&base);
+        }
+    }
+}
+
+fn is_postgres(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "postgres")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_records_round_trip() {
+        let s = LocalServer {
+            pid: ProcessRef { pid: 42, start: 7 },
+            port: 5433,
+            socket_dir: "/dev/shm/x/socket".into(),
+            base: "/dev/shm/x".into(),
+            password: "abc".into(),
+            owner: ProcessRef { pid: 1, start: 2 },
+        };
+        assert_eq!(LocalServer::from_record(&s.to_record()), Some(s));
+        assert_eq!(LocalServer::from_record("port=1\n"), None);
+    }
+
+    #[test]
+    fn a_record_naming_a_stranger_signals_nothing_and_removes_nothing() {
+        // A record whose pid is this very test process: were it signalled (SIGQUIT), the test
+        // would die.
+        let me = ProcessRef::of(std::process::id()).unwrap();
+        let root = data_root();
+        fixtures_core::private::ensure(&root, true).unwrap();
+        let base = root.join(format!("run-stranger-{}", std::process::id()));
+        fs::create_dir_all(base.join("data")).unwrap();
+        let planted = LocalServer {
+            pid: me,
+            port: 1,
+            socket_dir: base.join("socket"),
+            base: base.clone(),
+            password: String::new(),
+            owner: me,
+        };
+        planted.stop();
+        assert!(
+            base.exists(),
+            "the folder of a server not proven ours was removed"
+        );
+        // A folder outside the data root is never removed, whatever the record says.
+        let outside = std::env::temp_dir().join(format!("fx-not-ours-{}", std::process::id()));
+        fs::create_dir_all(&outside).unwrap();
+        let dead = ProcessRef {
+            pid: u32::MAX - 1,
+            start: 1,
+        };
+        let elsewhere = LocalServer {
+            pid: dead,
+            base: outside.clone(),
+            ..planted
+        };
+        elsewhere.stop();
+        assert!(
+            outside.exists(),
+            "a folder outside the data root was removed"
+        );
+        fs::remove_dir_all(&outside).unwrap();
+        // The same folder with no live process named: ours, and removed.
+        LocalServer {
+            base: base.clone(),
+            ..elsewhere
+        }
+        .stop();
+        assert!(!base.exists());
+    }
+}

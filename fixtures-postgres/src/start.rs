@@ -1,0 +1,89 @@
+//! Starting or joining the run's server: the backend selected, its server found ready, its
+//! settings read, and (the run's first process) old databases swept. The [`pg_server`]
+//! fixture.
+
+use std::time::Duration;
+
+use fixtures_core::prelude::*;
+use sqlx::PgConnection;
+
+use crate::backend::Backend;
+use crate::error::Error;
+use crate::ready::wait_ready;
+use crate::server::PgServer;
+
+/// Starts (or joins) this run's server.
+async fn start(setup: &Setup) -> Result<PgServer, Error> {
+    let backend = Backend::select().await?;
+    tracing::info!(?backend, "selected the Postgres backend");
+    let driver = backend.driver();
+    let started = driver.start(setup).await?;
+    let mut conn = match started.ready {
+        Some(conn) => conn,
+        None => wait_ready(&started.address, driver.ready_within())
+            .await
+            .map_err(|e| driver.not_ready(e))?,
+    };
+    let (superuser, version): (bool, String) = sqlx::query_as(
+        "SELECT rolsuper, current_setting('server_version') FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .map_err(Error::sql(
+        "reading the server's settings",
+        &started.address.admin_database,
+    ))?;
+    // The process that started the server did this for the run.
+    if !started.adopted && driver.is_ours() && superuser {
+        cheap_auth(&mut conn, &started.address.password).await;
+    }
+    let server = PgServer::new(backend, started.address, superuser, version);
+    if !started.joined {
+        crate::sweep::at_start(&server, &mut conn).await;
+    }
+    server.recycle(conn).await;
+    Ok(server)
+}
+
+/// Stores the superuser's password of a server of ours as md5, once per server.
+///
+/// A SCRAM-SHA-256 handshake runs 4096 PBKDF2 rounds on the client: ~50 ms of CPU in a debug
+/// build, paid by every new connection of every test. md5 costs next to nothing. The server is
+/// a throwaway one of this run, with a random password, reachable on the loopback address
+/// and a private socket only; its `pg_hba.conf` says `md5`, which also accepts the SCRAM
+/// password stored at initdb until this has run. Failures are harmless (connections stay
+/// SCRAM): another process of the run may be doing the same.
+async fn cheap_auth(conn: &mut PgConnection, password: &str) {
+    let stored: Result<bool, _> = sqlx::query_scalar(
+        "SELECT coalesce(rolpassword LIKE 'md5%', false) FROM pg_authid WHERE rolname = current_user",
+    )
+    .fetch_one(&mut *conn)
+    .await;
+    if matches!(stored, Ok(true)) {
+        return;
+    }
+    let sql = format!(
+        "SET password_encryption = 'md5'; ALTER ROLE CURRENT_USER PASSWORD {}; RESET password_encryption",
+        crate::sql::quote_literal(password)
+    );
+    if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut *conn)
+        .await
+    {
+        tracing::debug!("keeping SCRAM authentication: {e}");
+    }
+}
+
+/// The run's Postgres server (suite scope): started on first use, shared by the whole run
+/// (under nextest too), stopped at the end of the run.
+#[fixture(scope = suite)]
+pub async fn pg_server(setup: &Setup) -> Result<PgServer, Error> {
+    let server = start(setup).await?;
+    crate::keeper::hold(server.connect_options(server.admin_database()), setup).await?;
+    crate::server_wide::watch(server.admin_pool(), setup).await;
+    // Registered after the server's own teardown, so it runs before it.
+    setup.on_teardown_async("finish dropping test databases", || {
+        crate::drops::done(Duration::from_secs(10))
+    });
+    Ok(server)
+}
