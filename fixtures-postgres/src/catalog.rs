@@ -26,7 +26,6 @@
 
 use sqlx::PgConnection;
 
-use crate::clean::CleanOptions;
 use crate::sql::quote_literal;
 
 pub use crate::sql::quote_ident;
@@ -158,17 +157,18 @@ fn kind_of(relkind: &str, is_partition: bool) -> TableKind {
     }
 }
 
-/// The user tables of the database `conn` is connected to that `opts` selects (`only` /
-/// `except`), sorted by schema and name; see the [module docs](self) for what is listed.
+/// The user tables of the database `conn` is connected to that `only` and `except` select
+/// (the lists of [`CleanOptions`](crate::clean::CleanOptions)), sorted by schema and name; see the [module docs](self) for what is listed.
 ///
 /// # Errors
 ///
 /// The server's error if the catalog query fails.
 pub(crate) async fn user_tables(
     conn: &mut PgConnection,
-    opts: &CleanOptions,
+    only: &[String],
+    except: &[String],
 ) -> Result<Vec<TableRef>, sqlx::Error> {
-    Ok(user_tables_named(conn, opts)
+    Ok(user_tables_named(conn, only, except)
         .await?
         .into_iter()
         .map(|(table, _)| table)
@@ -179,12 +179,13 @@ pub(crate) async fn user_tables(
 /// where needed), the form the cleaning reports use.
 pub(crate) async fn user_tables_named(
     conn: &mut PgConnection,
-    opts: &CleanOptions,
+    only: &[String],
+    except: &[String],
 ) -> Result<Vec<(TableRef, String)>, sqlx::Error> {
     let rows: Vec<(String, String, String, bool, String)> =
         sqlx::query_as(sqlx::AssertSqlSafe(user_tables_sql()))
-            .bind(opts.only.as_slice())
-            .bind(opts.except.as_slice())
+            .bind(only)
+            .bind(except)
             .fetch_all(conn)
             .await?;
     Ok(rows

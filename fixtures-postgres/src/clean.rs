@@ -325,10 +325,11 @@ async fn truncate_literally(
     conn: &mut PgConnection,
     opts: &CleanOptions,
 ) -> Result<CleanReport, sqlx::Error> {
-    let (tables, names): (Vec<_>, Vec<_>) = catalog::user_tables_named(conn, opts)
-        .await?
-        .into_iter()
-        .unzip();
+    let (tables, names): (Vec<_>, Vec<_>) =
+        catalog::user_tables_named(conn, &opts.only, &opts.except)
+            .await?
+            .into_iter()
+            .unzip();
     if let Some(statement) = sql::truncate_all(&tables) {
         crate::sql::run(conn, statement).await?;
     }
@@ -369,6 +370,6 @@ pub mod __private {
         conn: &mut PgConnection,
         opts: &CleanOptions,
     ) -> Result<Vec<catalog::TableRef>, sqlx::Error> {
-        catalog::user_tables(conn, opts).await
+        catalog::user_tables(conn, &opts.only, &opts.except).await
     }
 }
