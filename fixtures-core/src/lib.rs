@@ -82,6 +82,7 @@ mod fixture;
 mod identity;
 mod lease;
 pub mod private;
+pub mod record;
 mod registry;
 pub mod report;
 pub mod runtime;

@@ -56,6 +56,12 @@ pub fn kept(path: &Path) -> io::Result<String> {
 }
 
 fn read_checked(path: &Path) -> io::Result<String> {
+    Ok(read_ours(path, "secret")?.trim().to_owned())
+}
+
+/// The text of `path` when it is a plain file of this user's that no other user may read or
+/// write; else an error naming it (as a `what`) and why.
+pub(crate) fn read_ours(path: &Path, what: &str) -> io::Result<String> {
     let meta = std::fs::symlink_metadata(path)?;
     let why = if !meta.file_type().is_file() {
         Some("it is not a plain file".to_owned())
@@ -76,12 +82,12 @@ fn read_checked(path: &Path) -> io::Result<String> {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
             format!(
-                "refusing the secret in {}: {why}; fix: remove it (a new one is made)",
+                "refusing the {what} in {}: {why}; fix: remove it (a new one is made)",
                 path.display()
             ),
         ));
     }
-    Ok(std::fs::read_to_string(path)?.trim().to_owned())
+    std::fs::read_to_string(path)
 }
 
 #[cfg(test)]

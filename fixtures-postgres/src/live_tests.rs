@@ -98,9 +98,7 @@ async fn an_unmarked_database_is_refused_and_keeps_its_data() {
 fn hold_a_local_server() {
     let server = pg_server();
     assert_eq!(server.backend(), crate::Backend::Local);
-    let record = fixtures_core::watchdog::run_dir()
-        .unwrap()
-        .join("pg-local.server");
+    let record = fixtures_core::watchdog::run_note("pg-local-server");
     let text = std::fs::read_to_string(record).unwrap();
     println!("RECORD {}", text.replace('\n', " "));
     std::thread::sleep(Duration::from_secs(120));

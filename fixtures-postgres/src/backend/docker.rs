@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use fixtures_core::Setup;
+use fixtures_core::record::Record;
 use fixtures_docker::{ContainerInfo, ContainerSpec, Image, WaitFor};
 use futures_util::future::BoxFuture;
 use sqlx::Connection;
@@ -160,13 +161,10 @@ const RUN_MARKER: &str = "pg-docker-server";
 /// The run's server as an earlier process of the run left it (same image); `None` when this
 /// is the run's first process. The caller checks that it answers.
 fn joined() -> Option<Address> {
-    // Only a note in a folder no other user could have written is trusted.
-    if !fixtures_core::watchdog::run_dir_is_private() {
-        return None;
-    }
-    let text = std::fs::read_to_string(fixtures_core::watchdog::run_note(RUN_MARKER)).ok()?;
-    let mut lines = text.lines();
-    let (image, host, port) = (lines.next()?, lines.next()?, lines.next()?.parse().ok()?);
+    // Only a record in a folder no other user could have written is read.
+    let note = Record::of_run(RUN_MARKER).read()?;
+    let (image, host) = (note.get("image")?, note.get("host")?);
+    let port = note.get("port")?.parse().ok()?;
     if image != image_ref() || !plausible_host(host) {
         return None;
     }
@@ -185,13 +183,15 @@ fn plausible_host(host: &str) -> bool {
 
 /// Leaves the server's address for the run's later processes (see [`joined`]).
 fn leave_marker(host: &str, port: u16) {
-    if fixtures_core::watchdog::run_dir().is_err() {
-        return;
-    }
-    let image = image_ref();
-    let tmp = fixtures_core::watchdog::run_note(&format!("{RUN_MARKER}.{}", std::process::id()));
-    if std::fs::write(&tmp, format!("{image}\n{host}\n{port}\n")).is_ok() {
-        let _ = std::fs::rename(&tmp, fixtures_core::watchdog::run_note(RUN_MARKER));
+    let port = port.to_string();
+    let note = [
+        ("image", image_ref()),
+        ("host", host.to_owned()),
+        ("port", port),
+    ];
+    let fields: Vec<(&str, &str)> = note.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    if let Err(e) = Record::of_run(RUN_MARKER).write(&fields) {
+        tracing::debug!("noting the run's server for its later processes: {e}");
     }
 }
 

@@ -145,7 +145,7 @@ fn planted_state(name: &str) -> PathBuf {
     let _ = Command::new("rm").args(["-rf", &d.to_string()]).status();
     let (ok, out) = as_nobody(&format!(
         "mkdir -p {d}/runs/planted-run && chmod -R 777 {d} && \
-         printf 'fixtures-local/postgres:15\\n10.99.99.99\\n5432\\n' > {d}/runs/planted-run/note-pg-server"
+         printf 'image=fixtures-local/postgres:15\\nhost=10.99.99.99\\nport=5432\\n' > {d}/runs/planted-run/note-pg-docker-server"
     ));
     assert!(ok, "{out}");
     dir

@@ -7,10 +7,6 @@
 //! is kept in the run's folder, under a lock); the run's owner stops it, or the watchdog does
 //! when the run was killed.
 
-use std::fs::{self, File};
-use std::io::{Seek, SeekFrom};
-use std::os::unix::fs::PermissionsExt;
-
 use fixtures_core::Setup;
 use fixtures_core::watchdog::{self, ProcessRef};
 use futures_util::future::BoxFuture;
@@ -23,8 +19,8 @@ mod cluster;
 mod machine;
 mod record;
 
+use record::LocalServer;
 pub(crate) use record::reap;
-use record::{LocalServer, record_path};
 
 /// The local backend.
 pub(crate) struct Local;
@@ -68,19 +64,11 @@ fn find_or_start(max_connections: u32) -> Result<(LocalServer, bool), Error> {
             detail: e.to_string(),
         }
     };
-    let record = record_path().map_err(io("creating the run folder"))?;
-    let mut lock = File::options()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(record.with_extension("lock"))
+    let record = LocalServer::record();
+    let _held = record
+        .lock()
         .map_err(io("locking the run's server record"))?;
-    lock.lock().map_err(io("locking the run's server record"))?;
-    let _ = lock.seek(SeekFrom::Start(0));
-    if let Some(existing) = fs::read_to_string(&record)
-        .ok()
-        .and_then(|t| LocalServer::from_record(&t))
+    if let Some(existing) = LocalServer::load(&record)
         && existing.pid.is_alive()
     {
         return Ok((existing, true));
@@ -89,8 +77,6 @@ fn find_or_start(max_connections: u32) -> Result<(LocalServer, bool), Error> {
     // server is starting leaves a folder only it (or the next run's sweep) would remove.
     watchdog::ensure("pg-local-reaper").map_err(io("starting the watchdog"))?;
     let server = cluster::start(max_connections)?;
-    fs::write(&record, server.to_record()).map_err(io("recording the server"))?;
-    fs::set_permissions(&record, fs::Permissions::from_mode(0o600))
-        .map_err(io("recording the server"))?;
+    server.save(&record).map_err(io("recording the server"))?;
     Ok((server, false))
 }

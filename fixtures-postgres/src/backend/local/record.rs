@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fixtures_core::record::Record;
 use fixtures_core::watchdog::{self, ProcessRef};
 
 use super::machine::data_root;
@@ -23,31 +24,42 @@ pub(crate) struct LocalServer {
 }
 
 impl LocalServer {
-    pub(super) fn to_record(&self) -> String {
-        format!(
-            "pid={}\nport={}\nsocket={}\nbase={}\npassword={}\nowner={}\n",
-            self.pid,
-            self.port,
-            self.socket_dir.display(),
-            self.base.display(),
-            self.password,
-            self.owner
-        )
+    /// The run's record of its local server.
+    pub(super) fn record() -> Record {
+        Record::of_run(RECORD)
     }
 
-    pub(super) fn from_record(text: &str) -> Option<LocalServer> {
-        let get = |k: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(k)?.strip_prefix('='))
-                .map(str::to_owned)
-        };
+    /// Writes this server into `record`.
+    pub(super) fn save(&self, record: &Record) -> std::io::Result<()> {
+        let (pid, port, owner) = (
+            self.pid.to_string(),
+            self.port.to_string(),
+            self.owner.to_string(),
+        );
+        let (socket, base) = (
+            self.socket_dir.display().to_string(),
+            self.base.display().to_string(),
+        );
+        record.write(&[
+            ("pid", &pid),
+            ("port", &port),
+            ("socket", &socket),
+            ("base", &base),
+            ("password", &self.password),
+            ("owner", &owner),
+        ])
+    }
+
+    /// The server `record` names, when it is readable and complete.
+    pub(super) fn load(record: &Record) -> Option<LocalServer> {
+        let f = record.read()?;
         Some(LocalServer {
-            pid: ProcessRef::parse(&get("pid")?)?,
-            port: get("port")?.parse().ok()?,
-            socket_dir: get("socket")?.into(),
-            base: get("base")?.into(),
-            password: get("password")?,
-            owner: ProcessRef::parse(&get("owner")?)?,
+            pid: ProcessRef::parse(f.get("pid")?)?,
+            port: f.get("port")?.parse().ok()?,
+            socket_dir: f.get("socket")?.into(),
+            base: f.get("base")?.into(),
+            password: f.get("password")?.to_owned(),
+            owner: ProcessRef::parse(f.get("owner")?)?,
         })
     }
 
@@ -114,29 +126,21 @@ impl LocalServer {
     }
 }
 
-pub(super) fn record_path() -> std::io::Result<PathBuf> {
-    Ok(watchdog::run_dir()?.join("pg-local.server"))
-}
+/// The record's name in the run's folder.
+const RECORD: &str = "pg-local-server";
 
 /// Removes this run's record (when its owner stops the server).
 pub(crate) fn forget() {
-    if let Ok(record) = record_path() {
-        let _ = fs::remove_file(&record);
-        let _ = fs::remove_file(record.with_extension("lock"));
-    }
+    LocalServer::record().remove();
 }
 
 /// The watchdog's cleanup: stop the dead run's server.
 pub(crate) fn reap(watch: &watchdog::Watch) {
-    let record = watch.dir.join("pg-local.server");
-    if let Some(server) = fs::read_to_string(&record)
-        .ok()
-        .and_then(|t| LocalServer::from_record(&t))
-    {
+    let record = Record::at(&watch.dir, RECORD);
+    if let Some(server) = LocalServer::load(&record) {
         server.stop();
     }
-    let _ = fs::remove_file(&record);
-    let _ = fs::remove_file(record.with_extension("lock"));
+    record.remove();
     // A server of the run that was still being set up when its process died (no record yet):
     // its folder names its owner, who is dead now.
     sweep();
@@ -210,8 +214,14 @@ mod tests {
             password: "abc".into(),
             owner: ProcessRef { pid: 1, start: 2 },
         };
-        assert_eq!(LocalServer::from_record(&s.to_record()), Some(s));
-        assert_eq!(LocalServer::from_record("port=1\n"), None);
+        let dir = std::env::temp_dir().join(format!("fx-local-record-{}", std::process::id()));
+        fixtures_core::private::ensure(&dir, false).unwrap();
+        let record = Record::at(&dir, RECORD);
+        s.save(&record).unwrap();
+        assert_eq!(LocalServer::load(&record), Some(s));
+        record.write(&[("port", "1")]).unwrap();
+        assert_eq!(LocalServer::load(&record), None);
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
