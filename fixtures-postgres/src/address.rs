@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 
+use crate::parts::encode;
+
 /// A server's address and the framework's credentials on it.
 #[derive(Debug, Clone)]
 pub(crate) struct Address {
@@ -52,11 +54,11 @@ impl Address {
     pub(crate) fn url(&self, database: &str) -> String {
         format!(
             "postgres://{}:{}@{}:{}/{}",
-            pct(&self.user),
-            pct(&self.password),
+            encode(&self.user),
+            encode(&self.password),
             self.host,
             self.port,
-            pct(database)
+            encode(database)
         )
     }
 
@@ -66,24 +68,12 @@ impl Address {
     }
 }
 
-fn pct(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn urls_percent_encode_credentials() {
-        assert_eq!(pct("a b@c"), "a%20b%40c");
         let a = Address::postgres("h".into(), 5432, "p@ss word".into());
         assert_eq!(
             a.url("my db"),

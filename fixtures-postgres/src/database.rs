@@ -5,6 +5,8 @@ use std::sync::{Arc, OnceLock};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
 
+use crate::parts::ConnectParts;
+
 /// A test's database: fresh (test scope) or its turn on a shared, cleaned one (module and suite
 /// scope).
 ///
@@ -18,6 +20,7 @@ use sqlx::{Connection, PgConnection};
 pub struct TestDb {
     name: String,
     url: String,
+    parts: ConnectParts,
     options: PgConnectOptions,
     pool: Arc<OnceLock<PgPool>>,
     pool_max: u32,
@@ -30,9 +33,22 @@ impl TestDb {
         options: PgConnectOptions,
         pool_max: u32,
     ) -> TestDb {
+        // The tests' application name in the URL too: connections an app opens from it are
+        // told apart from the framework's, and ended between tests like the test's pool's.
+        let url = format!("{url}?application_name={TEST_APPLICATION}");
+        let mut parts = ConnectParts::parse(&url).unwrap_or_else(|| ConnectParts {
+            host: String::new(),
+            port: 0,
+            user: String::new(),
+            password: String::new(),
+            database: name.clone(),
+            url: String::new(),
+        });
+        parts.url = url.clone();
         TestDb {
             name,
             url,
+            parts,
             options: options.application_name(TEST_APPLICATION),
             pool: Arc::new(OnceLock::new()),
             pool_max,
@@ -57,9 +73,18 @@ impl TestDb {
         &self.name
     }
 
-    /// A `postgres://` URL of the database (for tools and other clients).
+    /// A `postgres://` URL of the database, for tools and other clients (any sqlx version,
+    /// tokio-postgres, diesel, `psql`). It carries `application_name=fixtures-test`, so that
+    /// connections made from it are the test's: in module and suite scope the framework ends
+    /// the ones still open when the test is over.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The database's host, port, user, password and name, for an app's settings struct
+    /// (its `url` is [`TestDb::url`]).
+    pub fn parts(&self) -> &ConnectParts {
+        &self.parts
     }
 
     /// Connect options for the database.

@@ -68,6 +68,21 @@ pub enum Error {
         /// The server's message.
         message: String,
     },
+    /// The migration code given to [`Databases::migrate_with`](crate::Databases::migrate_with)
+    /// failed.
+    #[error(
+        "your migrate_with code (version {version:?}) failed on template database `{database}`: \
+         {message}\n  hint: the template is left unfinished and rebuilt by the next run; fix the \
+         migration and re-run"
+    )]
+    MigrateHook {
+        /// The version string it was given with.
+        version: String,
+        /// The template database.
+        database: String,
+        /// Its error, with causes.
+        message: String,
+    },
     /// Migrations could not be read.
     #[error("cannot read migrations from {path}: {message}")]
     MigrationSource {

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use fixtures_core::BoxError;
+use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::{Connection, PgConnection};
@@ -14,14 +16,37 @@ use crate::clean::CleanOptions;
 use crate::error::Error;
 use crate::mark::{self, Kind};
 use crate::names;
+use crate::parts::ConnectParts;
 use crate::server::PgServer;
 use crate::sql::db_message;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Migrations {
     None,
     Static(&'static Migrator),
     Dir(PathBuf),
+    /// The user's own migration code, keyed by the version string they give.
+    Hook {
+        version: String,
+        hook: MigrateHook,
+    },
+}
+
+/// A user's migration code: given the template database's parts, migrates it.
+type MigrateHook =
+    Arc<dyn Fn(ConnectParts) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>;
+
+impl std::fmt::Debug for Migrations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Migrations::None => f.write_str("None"),
+            Migrations::Static(_) => f.write_str("Static(Migrator)"),
+            Migrations::Dir(dir) => f.debug_tuple("Dir").field(dir).finish(),
+            Migrations::Hook { version, .. } => {
+                f.debug_struct("Hook").field("version", version).finish()
+            }
+        }
+    }
 }
 
 /// What the test databases contain and how shared ones are cleaned.
@@ -72,6 +97,35 @@ impl Databases {
         self
     }
 
+    /// Migrations run by your own code — any migration tool, any sqlx version: `migrate` is
+    /// given the template database's [`ConnectParts`] (connect with `parts.url`) and runs
+    /// once per template, before the seed files; every test database is a clone of the
+    /// result. `version` names what it applies: the template is rebuilt when it changes
+    /// (give the latest migration's version, or a digest of your migrations folder).
+    ///
+    /// ```
+    /// use fixtures_postgres::Databases;
+    ///
+    /// let dbs = Databases::new().migrate_with("2024-06-01-orders", |parts| async move {
+    ///     // e.g. with sqlx 0.8: `MIGRATOR.run(&PgPool::connect(&parts.url).await?).await?`
+    ///     let _ = parts.url;
+    ///     Ok(())
+    /// });
+    /// # let _ = dbs;
+    /// ```
+    pub fn migrate_with<F, Fut>(mut self, version: impl Into<String>, migrate: F) -> Databases
+    where
+        F: Fn(ConnectParts) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        let hook: MigrateHook = Arc::new(move |parts| Box::pin(migrate(parts)));
+        self.migrations = Migrations::Hook {
+            version: version.into(),
+            hook,
+        };
+        self
+    }
+
     /// A seed SQL file, applied after the migrations (several run in the order given).
     pub fn seed(mut self, file: impl Into<PathBuf>) -> Databases {
         self.seeds.push(file.into());
@@ -86,7 +140,7 @@ impl Databases {
 
     async fn resolve_migrator(&self) -> Result<Option<Arc<Migrator>>, Error> {
         match &self.migrations {
-            Migrations::None => Ok(None),
+            Migrations::None | Migrations::Hook { .. } => Ok(None),
             Migrations::Static(m) => Ok(Some(Arc::new(Migrator {
                 migrations: m.migrations.clone(),
                 ..Migrator::DEFAULT
@@ -114,6 +168,9 @@ impl Databases {
     /// The template's name: a digest of every migration (version, checksum) and seed file.
     async fn template_name(&self, migrator: Option<&Migrator>) -> Result<String, Error> {
         let mut parts: Vec<String> = vec!["fixtures-template-v1".into()];
+        if let Migrations::Hook { version, .. } = &self.migrations {
+            parts.push(format!("hook:{version}"));
+        }
         if let Some(m) = migrator {
             for mig in m.iter() {
                 let sum: String = mig.checksum.iter().map(|b| format!("{b:02x}")).collect();
@@ -224,6 +281,18 @@ impl Databases {
                 .await
                 .map_err(|e| migration_error(e, m, name))?;
         }
+        if let Migrations::Hook { version, hook } = &self.migrations {
+            let parts = ConnectParts::parse(&server.url(name)).ok_or_else(|| Error::Config {
+                setting: "the server's address".into(),
+                value: format!("{}:{}", server.host(), server.port()),
+                expected: "a host and port".into(),
+            })?;
+            hook(parts).await.map_err(|e| Error::MigrateHook {
+                version: version.clone(),
+                database: name.to_owned(),
+                message: chain(&*e),
+            })?;
+        }
         for seed in &self.seeds {
             let sql = tokio::fs::read_to_string(seed).await.unwrap_or_default();
             sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
@@ -266,4 +335,15 @@ fn migration_error(e: MigrateError, m: &Migrator, database: &str) -> Error {
         database: database.to_owned(),
         message,
     }
+}
+
+/// An error and its causes on one line.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out += &format!(": {c}");
+        cur = c.source();
+    }
+    out
 }

@@ -11,6 +11,7 @@ use sqlx::postgres::PgConnectOptions;
 use super::{Driver, Started};
 use crate::address::Address;
 use crate::error::Error;
+use crate::parts::ConnectParts;
 
 /// The external backend.
 pub(crate) struct External;
@@ -29,7 +30,9 @@ impl Driver for External {
                 port: opts.get_port(),
                 socket_dir: None,
                 user: opts.get_username().to_owned(),
-                password: password_of(&url),
+                password: ConnectParts::parse(&url)
+                    .map(|p| p.password)
+                    .unwrap_or_default(),
                 admin_database: opts.get_database().unwrap_or("postgres").to_owned(),
             };
             Ok(Started::new(address, false))
@@ -59,33 +62,6 @@ impl Driver for External {
     }
 }
 
-/// The password part of a URL (PgConnectOptions does not give it back).
-fn password_of(url: &str) -> String {
-    let Some(rest) = url.split_once("://").map(|(_, r)| r) else {
-        return String::new();
-    };
-    let Some((creds, _)) = rest.rsplit_once('@') else {
-        return String::new();
-    };
-    let pw = creds.split_once(':').map(|(_, p)| p).unwrap_or("");
-    let mut out = Vec::new();
-    let b = pw.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(&pw[i + 1..i + 3], 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn redact(url: &str) -> String {
     match (url.split_once("://"), url.rsplit_once('@')) {
         (Some((scheme, rest)), Some((_, host))) if rest.contains('@') => {
@@ -99,12 +75,6 @@ fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_are_read_back_from_urls() {
-        assert_eq!(password_of("postgres://u:p%40ss@h:5432/db"), "p@ss");
-        assert_eq!(password_of("postgres://u@h/db"), "");
-    }
 
     #[test]
     fn redacted_urls_hide_the_password() {

@@ -2,6 +2,7 @@
 //! `FIXTURES_PG_BACKEND`): isolation in each scope, template reuse, bad migrations, a server
 //! with few connections, the same starting state in every scope.
 
+mod adoption;
 mod children;
 mod isolation;
 mod namespaces;

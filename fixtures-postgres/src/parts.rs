@@ -1,0 +1,157 @@
+//! A database's connection parts, for clients that are not this crate's sqlx: an app's
+//! settings struct, another sqlx version, tokio-postgres, diesel, a migration tool.
+
+/// Where a database is and how to log in to it, part by part.
+///
+/// # Examples
+///
+/// ```
+/// use fixtures_postgres::ConnectParts;
+///
+/// let parts = ConnectParts::parse("postgres://app:s%40cret@127.0.0.1:5433/fx_orders").unwrap();
+/// assert_eq!(parts.user, "app");
+/// assert_eq!(parts.password, "s@cret");
+/// assert_eq!((parts.host.as_str(), parts.port), ("127.0.0.1", 5433));
+/// assert_eq!(parts.database, "fx_orders");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectParts {
+    /// The server's host (an address this machine's clients can reach over TCP).
+    pub host: String,
+    /// The server's TCP port.
+    pub port: u16,
+    /// The user to log in as.
+    pub user: String,
+    /// Its password.
+    pub password: String,
+    /// The database.
+    pub database: String,
+    /// `postgres://user:password@host:port/database`, every part percent-encoded.
+    pub url: String,
+}
+
+impl ConnectParts {
+    /// The parts of a `postgres://` (or `postgresql://`) URL; `None` when it is not one with
+    /// a host. A missing port is 5432, a missing user `postgres`, a missing database the
+    /// user's name (as libpq does).
+    pub fn parse(url: &str) -> Option<ConnectParts> {
+        let rest = url
+            .strip_prefix("postgres://")
+            .or_else(|| url.strip_prefix("postgresql://"))?;
+        let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let (user, password) = match userinfo {
+            Some(u) => match u.split_once(':') {
+                Some((user, pw)) => (decode(user), decode(pw)),
+                None => (decode(u), String::new()),
+            },
+            None => (String::new(), String::new()),
+        };
+        let (host, port) = match hostport.strip_prefix('[') {
+            Some(v6) => {
+                let (h, after) = v6.split_once(']')?;
+                (h.to_owned(), after.strip_prefix(':'))
+            }
+            None => match hostport.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), Some(p)),
+                None => (hostport.to_owned(), None),
+            },
+        };
+        if host.is_empty() {
+            return None;
+        }
+        let port = match port {
+            Some(p) => p.parse().ok()?,
+            None => 5432,
+        };
+        let user = if user.is_empty() {
+            "postgres".to_owned()
+        } else {
+            user
+        };
+        let database = path
+            .strip_prefix('/')
+            .map(|p| decode(p.split('?').next().unwrap_or("")))
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| user.clone());
+        Some(ConnectParts {
+            url: format!(
+                "postgres://{}:{}@{}:{port}/{}",
+                encode(&user),
+                encode(&password),
+                if host.contains(':') {
+                    format!("[{host}]")
+                } else {
+                    host.clone()
+                },
+                encode(&database)
+            ),
+            host,
+            port,
+            user,
+            password,
+            database,
+        })
+    }
+}
+
+/// Percent-encodes everything but unreserved characters.
+pub(crate) fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Decodes `%XX` escapes (others are kept as they are).
+pub(crate) fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_come_apart_and_back_together() {
+        let p = ConnectParts::parse("postgresql://u:p%40ss@[::1]:6000/my%20db?sslmode=disable")
+            .unwrap();
+        assert_eq!((p.user.as_str(), p.password.as_str()), ("u", "p@ss"));
+        assert_eq!((p.host.as_str(), p.port), ("::1", 6000));
+        assert_eq!(p.database, "my db");
+        assert_eq!(p.url, "postgres://u:p%40ss@[::1]:6000/my%20db");
+        let d = ConnectParts::parse("postgres://h").unwrap();
+        assert_eq!(
+            (d.user.as_str(), d.port, d.database.as_str()),
+            ("postgres", 5432, "postgres")
+        );
+        assert_eq!(ConnectParts::parse("mysql://h/db"), None);
+        assert_eq!(ConnectParts::parse("postgres://u@:5/db"), None);
+        assert_eq!(decode("100%"), "100%");
+        assert_eq!(encode("a b@c"), "a%20b%40c");
+    }
+}
