@@ -10,7 +10,7 @@ use crate::scope::Scope;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything that can go wrong in the core.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A fixture's setup failed, timed out or panicked.
@@ -50,6 +50,37 @@ pub enum Error {
          nothing is set up in that phase"
     )]
     Listing(&'static str),
+}
+
+/// As `{}` shows it: what `.expect()` and `unwrap()` print is readable, not a struct dump.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_error_chain(self, f)
+    }
+}
+
+/// Writes `error` as `{}` shows it, then each of its causes not already in that text on a
+/// line of its own (`  caused by: …`): how the errors of this framework's crates show with
+/// `{:?}`, so that a test's `.expect()` prints lines a reader can follow.
+///
+/// # Errors
+///
+/// Only the formatter's.
+pub fn fmt_error_chain(
+    error: &(dyn std::error::Error + 'static),
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    let shown = error.to_string();
+    f.write_str(&shown)?;
+    let mut cur = error.source();
+    while let Some(cause) = cur {
+        let text = cause.to_string();
+        if !shown.contains(&text) {
+            write!(f, "\n  caused by: {text}")?;
+        }
+        cur = cause.source();
+    }
+    Ok(())
 }
 
 /// A failed setup: which fixture, which scope instance, why, and what to do.

@@ -93,7 +93,7 @@ mod setup;
 pub mod watchdog;
 
 pub use config::{flag, parse_duration};
-pub use error::{BoxError, Error, Hinted, SetupError};
+pub use error::{BoxError, Error, Hinted, SetupError, fmt_error_chain};
 pub use fixture::{Fixture, SetupFn, SetupFuture};
 pub use fixtures_core_macros::fixture;
 pub use identity::{Runner, current_test, is_listing, module_of, run_id, runner};

@@ -8,7 +8,7 @@ use std::time::Duration;
 /// what to do about it. Engine errors are carried as text: the engine client's own types are
 /// not part of this crate's API.
 #[non_exhaustive]
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum Error {
     /// The Docker engine could not be reached (remembered for the process).
     #[error(
@@ -38,8 +38,7 @@ pub enum Error {
     /// The image is not present locally and could not be pulled.
     #[error(
         "image `{image}` is not present locally and could not be pulled: {cause}; hint: build or \
-         load it first (`docker build -t {image} DIR`, or `docker load -i FILE.tar`; this \
-         workspace's test images come from `scripts/build-images.sh`){}",
+         load it first (`docker build -t {image} DIR`, or `docker load -i FILE.tar`){}",
         env_hint(.env_var.as_deref())
     )]
     ImageUnavailable {
@@ -180,6 +179,13 @@ pub enum Error {
     },
 }
 
+/// As `{}` shows it: what `.expect()` and `unwrap()` print is readable, not a struct dump.
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fixtures_core::fmt_error_chain(self, f)
+    }
+}
+
 fn env_hint(var: Option<&str>) -> String {
     match var {
         Some(var) => format!(", or set {var} to an image you have"),
@@ -224,7 +230,6 @@ mod tests {
             "fixtures-local/postgres:15",
             "docker build",
             "docker load",
-            "scripts/build-images.sh",
             "FIXTURES_TEST_POSTGRES_IMAGE",
             "pull access denied",
         ] {

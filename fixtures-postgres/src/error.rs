@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 /// Everything that can go wrong with a test server or a test database.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// No backend could provide a server.
@@ -134,6 +134,14 @@ pub enum Error {
         /// How long.
         waited: std::time::Duration,
     },
+}
+
+/// As `{}` shows it, with its causes: what `.expect()` and `unwrap()` print is readable, not a
+/// struct dump.
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fixtures_core::fmt_error_chain(self, f)
+    }
 }
 
 impl Error {

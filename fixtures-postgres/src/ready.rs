@@ -27,12 +27,13 @@ pub(crate) async fn wait_ready(
             sqlx::query("SELECT 1").execute(&mut c).await?;
             Ok::<_, sqlx::Error>(c)
         };
-        let err = match tokio::time::timeout(left, attempt).await {
+        let (err, refused) = match tokio::time::timeout(left, attempt).await {
             Ok(Ok(c)) => return Ok(c),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no answer within {left:?}"),
+            Ok(Err(e)) => (e.to_string(), is_refusal(&e)),
+            Err(_) => (format!("no answer within {left:?}"), false),
         };
-        if start.elapsed() >= deadline {
+        // A server that answers "wrong password" will not change its mind: say so now.
+        if refused || start.elapsed() >= deadline {
             return Err(Error::NotReady {
                 address: address.shown(),
                 waited: start.elapsed(),
@@ -42,4 +43,13 @@ pub(crate) async fn wait_ready(
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_millis(250));
     }
+}
+
+/// Whether the server refused the login itself (wrong password, no such user or database,
+/// not allowed by `pg_hba.conf`): class 28 (invalid authorization) and `3D000` (no such
+/// database).
+fn is_refusal(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c.starts_with("28") || c == "3D000")
 }

@@ -7,17 +7,14 @@ use std::time::Duration;
 use fixtures_core::prelude::*;
 use sqlx::PgConnection;
 
-use crate::backend::Backend;
 use crate::error::Error;
 use crate::ready::wait_ready;
 use crate::server::PgServer;
 
 /// Starts (or joins) this run's server.
 async fn start(setup: &Setup) -> Result<PgServer, Error> {
-    let backend = Backend::select().await?;
-    tracing::info!(?backend, "selected the Postgres backend");
+    let (backend, started) = crate::backend::start(setup).await?;
     let driver = backend.driver();
-    let started = driver.start(setup).await?;
     let mut conn = match started.ready {
         Some(conn) => conn,
         None => wait_ready(&started.address, driver.ready_within())

@@ -76,7 +76,8 @@ impl PostgresImage {
 impl Image for PostgresImage {
     fn spec(&self) -> ContainerSpec {
         let password = self.password.clone();
-        ContainerSpec::new(&self.name, &self.tag)
+        // Named after its variable, so that an error about the image says how to pick another.
+        ContainerSpec::from_env(IMAGE_VAR, &format!("{}:{}", self.name, self.tag))
             .env("POSTGRES_PASSWORD", &self.password)
             .env("POSTGRES_USER", "postgres")
             // md5 for a password stored as md5 (see `start::cheap_auth`), SCRAM until then.
@@ -150,8 +151,11 @@ fn password() -> Result<String, Error> {
 
 /// The Postgres image: `FIXTURES_POSTGRES_IMAGE`, by default `postgres:15`.
 fn image_ref() -> String {
-    std::env::var("FIXTURES_POSTGRES_IMAGE").unwrap_or_else(|_| "postgres:15".into())
+    std::env::var(IMAGE_VAR).unwrap_or_else(|_| "postgres:15".into())
 }
+
+/// The variable that picks the Postgres image.
+const IMAGE_VAR: &str = "FIXTURES_POSTGRES_IMAGE";
 
 /// The file in the run's folder where the process that started (or adopted) the run's
 /// container leaves its address for the run's later processes (nextest's): they connect to it

@@ -34,8 +34,14 @@ impl Backend {
     /// `FIXTURES_PG_BACKEND=docker|local|external`; else Docker when an engine answers, else
     /// local binaries.
     pub async fn select() -> Result<Backend, Error> {
+        Ok(Backend::choose().await?.0)
+    }
+
+    /// [`Backend::select`], and whether the choice was automatic (nothing asked for a
+    /// backend by name).
+    async fn choose() -> Result<(Backend, bool), Error> {
         if std::env::var_os("FIXTURES_PG_URL").is_some() {
-            return Ok(Backend::External);
+            return Ok((Backend::External, false));
         }
         match std::env::var("FIXTURES_PG_BACKEND")
             .ok()
@@ -43,8 +49,8 @@ impl Backend {
             .map(str::trim)
         {
             None | Some("") | Some("auto") => {}
-            Some("docker") => return Ok(Backend::Docker),
-            Some("local") => return Ok(Backend::Local),
+            Some("docker") => return Ok((Backend::Docker, false)),
+            Some("local") => return Ok((Backend::Local, false)),
             Some("external") => {
                 return Err(Error::Config {
                     setting: "FIXTURES_PG_BACKEND".into(),
@@ -61,14 +67,14 @@ impl Backend {
             }
         }
         if fixtures_docker::engine_available().await {
-            Ok(Backend::Docker)
+            Ok((Backend::Docker, true))
         } else if fixtures_core::flag("FIXTURES_REQUIRE_DOCKER") {
             Err(Error::NoBackend {
                 reason: "FIXTURES_REQUIRE_DOCKER is set but no Docker Engine answers".into(),
                 hint: "start Docker or point DOCKER_HOST at one".into(),
             })
         } else {
-            Ok(Backend::Local)
+            Ok((Backend::Local, true))
         }
     }
 
@@ -79,6 +85,49 @@ impl Backend {
             Backend::Local => &local::Local,
             Backend::External => &external::External,
         }
+    }
+}
+
+/// Starts (or joins) the run's server on the selected backend.
+///
+/// Chosen automatically, Docker falls back to the machine's Postgres binaries when the
+/// Postgres image is neither present nor pullable (no registry, no network), with one
+/// warning line. Asked for by name, it fails, and says which settings pick something else.
+pub(crate) async fn start(setup: &Setup) -> Result<(Backend, Started), Error> {
+    let (backend, auto) = Backend::choose().await?;
+    tracing::info!(?backend, auto, "selected the Postgres backend");
+    match backend.driver().start(setup).await {
+        Ok(started) => Ok((backend, started)),
+        Err(Error::Docker(fixtures_docker::Error::ImageUnavailable { image, .. }))
+            if auto && local::available() =>
+        {
+            let warning = format!(
+                "fixtures-postgres: the Postgres image `{image}` is not here and cannot be \
+                 pulled: using this machine's Postgres binaries instead (to choose, set \
+                 FIXTURES_PG_BACKEND=local or docker, or FIXTURES_POSTGRES_IMAGE)\n"
+            );
+            use std::io::Write;
+            let _ = std::io::stderr().write_all(warning.as_bytes());
+            tracing::warn!(%image, "Postgres image unavailable: local backend instead");
+            let started = Backend::Local.driver().start(setup).await?;
+            Ok((Backend::Local, started))
+        }
+        Err(Error::Docker(e @ fixtures_docker::Error::ImageUnavailable { .. })) => {
+            Err(Error::NoBackend {
+                reason: e.to_string(),
+                hint: format!(
+                    "in your project: set FIXTURES_POSTGRES_IMAGE to a Postgres image you have, \
+                     or FIXTURES_PG_BACKEND=local to run this machine's Postgres binaries ({}), \
+                     or FIXTURES_PG_URL to use a server you have",
+                    if local::available() {
+                        "found"
+                    } else {
+                        "not found: install them, e.g. `apt-get install postgresql`"
+                    }
+                ),
+            })
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -51,3 +51,84 @@ fn a_missing_migrations_folder_is_a_clear_error() {
     );
     assert!(err.contains("no such folder"), "{err}");
 }
+
+/// A run in a child process with these settings, on a backend chosen automatically.
+fn auto_run(settings: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd =
+        crate::children::own_run(&["--ignored", "--exact", "children::report_template_origin"]);
+    for v in [
+        "FIXTURES_PG_BACKEND",
+        "FIXTURES_REQUIRE_DOCKER",
+        "FIXTURES_PG_URL",
+    ] {
+        cmd.env_remove(v);
+    }
+    cmd.envs(settings.iter().copied());
+    let out = crate::children::run(&mut cmd, std::time::Duration::from_secs(180));
+    (out.status.success(), crate::children::text(&out))
+}
+
+#[test]
+fn a_missing_image_falls_back_to_local_binaries_or_says_what_to_set() {
+    let missing = (
+        "FIXTURES_POSTGRES_IMAGE",
+        "fixtures-local/no-such-postgres:never",
+    );
+    // Chosen automatically: the machine's binaries, with one warning line.
+    let (ok, all) = auto_run(&[missing]);
+    assert!(ok, "the automatic choice did not fall back: {all}");
+    assert!(
+        all.contains("using this machine's Postgres binaries"),
+        "{all}"
+    );
+    // Asked for by name: an error naming what the user can set, nothing of this repository.
+    let (ok, all) = auto_run(&[missing, ("FIXTURES_PG_BACKEND", "docker")]);
+    assert!(!ok, "{all}");
+    for part in [
+        "no-such-postgres:never",
+        "FIXTURES_POSTGRES_IMAGE",
+        "FIXTURES_PG_BACKEND=local",
+    ] {
+        assert!(all.contains(part), "`{part}` missing from: {all}");
+    }
+    assert!(!all.contains("scripts/"), "{all}");
+}
+
+#[tokio::test]
+async fn errors_read_the_same_with_expect_as_with_display() {
+    let err = broken_db::fixture()
+        .lease_async()
+        .await
+        .expect_err("a broken migration fails");
+    let debug = format!("{err:?}");
+    assert!(debug.contains('\n'), "one long line: {debug}");
+    assert!(!debug.contains("SetupError {"), "a struct dump: {debug}");
+    assert!(
+        debug.contains("migration 2 (2_broken.sql) failed"),
+        "{debug}"
+    );
+}
+
+#[rstest::rstest]
+#[tokio::test]
+async fn a_wrong_password_in_the_url_fails_at_once(pg_server: Lease<PgServer>) {
+    let url = format!(
+        "postgres://postgres:not-the-password@{}:{}/postgres",
+        pg_server.host(),
+        pg_server.port()
+    );
+    let started = std::time::Instant::now();
+    let (ok, all) = auto_run(&[("FIXTURES_PG_URL", url.as_str())]);
+    assert!(!ok, "{all}");
+    assert!(all.contains("password authentication failed"), "{all}");
+    assert!(
+        !all.contains("not-the-password"),
+        "the password was printed: {all}"
+    );
+    // Not after the 10 s a server that does not answer gets.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -25,6 +25,11 @@ pub(crate) use record::reap;
 /// The local backend.
 pub(crate) struct Local;
 
+/// Whether this machine has the Postgres binaries the local backend needs.
+pub(super) fn available() -> bool {
+    machine::Binaries::find().is_ok()
+}
+
 impl Driver for Local {
     fn start<'a>(&'a self, setup: &'a Setup) -> BoxFuture<'a, Result<Started, Error>> {
         Box::pin(async move {
