@@ -31,7 +31,23 @@ pub(crate) async fn engine() -> Result<Arc<Engine>, Error> {
 /// # }
 /// ```
 pub async fn engine_available() -> bool {
-    engine::background("engine check", async { engine().await.map(drop) })
-        .await
-        .is_ok()
+    engine_ready().await.is_ok()
+}
+
+/// Checks that the Docker engine answers (asked once per process, the answer remembered), so
+/// that a caller can fail before it prepares anything for a container; the error says why
+/// not and what to do.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), fixtures_docker::Error> {
+/// fixtures_docker::engine_ready().await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// [`Error::EngineUnreachable`] (or a bad `DOCKER_HOST`, [`Error::Config`]).
+pub async fn engine_ready() -> Result<(), Error> {
+    engine::background("engine check", async { engine().await.map(drop) }).await
 }

@@ -112,7 +112,7 @@ mod wait;
 
 pub use container::Container;
 pub use error::Error;
-pub use first_use::engine_available;
+pub use first_use::{engine_available, engine_ready};
 pub use image::Image;
 pub use info::ContainerInfo;
 pub use network::{Network, network};

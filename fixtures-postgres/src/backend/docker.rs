@@ -202,6 +202,9 @@ fn leave_marker(host: &str, port: u16) {
 /// Starts the run's container (or adopts the one another process of the run started, or a
 /// kept one with `FIXTURES_REUSE=1`) and notes its address for the run's later processes.
 async fn start(setup: &Setup) -> Result<Started, Error> {
+    // The engine first: a run that cannot reach it leaves no folder behind (the password
+    // lives in the run's folder).
+    fixtures_docker::engine_ready().await?;
     let password = password()?;
     let image = PostgresImage::from_env(password.clone(), crate::config::max_connections()?);
     let container = fixtures_docker::start(setup, image.spec()).await?;
