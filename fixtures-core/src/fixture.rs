@@ -252,6 +252,7 @@ impl<T: Send + Sync + 'static> Fixture<T> {
         test: Option<Arc<str>>,
     ) -> Result<Ready<T>, Arc<SetupError>> {
         crate::report::init_logging();
+        let _log = crate::report::logging_here();
         // Before the first setup, not after: a signal during it must run what it registered.
         crate::exit::install_signal_handlers();
         let start = Instant::now();
@@ -313,7 +314,9 @@ impl<T: Send + Sync + 'static> Fixture<T> {
         let elapsed = start.elapsed();
         match result {
             Ok(value) => {
-                Stats::add_time(&self.meta.stats.setup_nanos, elapsed);
+                let waited = extras.lock().waited.min(elapsed);
+                Stats::add_time(&self.meta.stats.setup_nanos, elapsed - waited);
+                Stats::add_time(&self.meta.stats.waited_nanos, waited);
                 self.meta.stats.setups.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(elapsed = ?elapsed, "set up");
                 let fin_key = key.clone();
@@ -396,6 +399,7 @@ impl<T: Send + Sync + 'static> Fixture<T> {
         let start = Instant::now();
         let name = self.meta.name;
         let key = ready.instance.key.clone();
+        let _log = crate::report::logging_here();
         let _span =
             tracing::info_span!("teardown", fixture = name, scope = %self.meta.scope, instance = %key, trigger)
                 .entered();

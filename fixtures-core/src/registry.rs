@@ -56,6 +56,7 @@ pub(crate) struct Stats {
     pub(crate) teardowns: AtomicU64,
     pub(crate) leases: AtomicU64,
     pub(crate) setup_nanos: AtomicU64,
+    pub(crate) waited_nanos: AtomicU64,
     pub(crate) teardown_nanos: AtomicU64,
 }
 
@@ -67,6 +68,7 @@ impl Stats {
             teardowns: AtomicU64::new(0),
             leases: AtomicU64::new(0),
             setup_nanos: AtomicU64::new(0),
+            waited_nanos: AtomicU64::new(0),
             teardown_nanos: AtomicU64::new(0),
         }
     }
@@ -82,6 +84,7 @@ impl Stats {
             teardowns: self.teardowns.load(Relaxed),
             leases: self.leases.load(Relaxed),
             setup_time: Duration::from_nanos(self.setup_nanos.load(Relaxed)),
+            waited_time: Duration::from_nanos(self.waited_nanos.load(Relaxed)),
             teardown_time: Duration::from_nanos(self.teardown_nanos.load(Relaxed)),
         }
     }
@@ -98,8 +101,11 @@ pub struct StatsSnapshot {
     pub teardowns: u64,
     /// Leases handed out (the number of users).
     pub leases: u64,
-    /// Total time spent in setups.
+    /// Total time spent in setups, its own work only.
     pub setup_time: Duration,
+    /// Total time its setups waited for their dependencies (a server starting, say): not in
+    /// `setup_time`.
+    pub waited_time: Duration,
     /// Total time spent in teardowns.
     pub teardown_time: Duration,
 }

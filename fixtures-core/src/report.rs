@@ -8,20 +8,48 @@ use crate::config::flag;
 use crate::registry::{self, FixtureMeta, StatsSnapshot};
 
 /// Installs a `tracing` subscriber writing to stderr when `FIXTURES_LOG` is set (an
-/// `EnvFilter` directive such as `debug` or `fixtures_core=trace`). Called on first setup;
-/// does nothing when the program installed its own subscriber.
+/// `EnvFilter` directive such as `debug` or `fixtures_core=trace`). Called on first setup.
+///
+/// When the program installed a subscriber of its own first, that one stays the global one,
+/// and the framework's own threads (the background runtime, where setups and teardowns run)
+/// write to stderr anyway: `FIXTURES_LOG` works whatever the app does with `tracing`.
 pub fn init_logging() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        if let Ok(filter) = std::env::var("FIXTURES_LOG") {
-            let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_writer(std::io::stderr)
-                .try_init();
+        if let Some(ours) = own_dispatch() {
+            let _ = tracing::dispatcher::set_global_default(ours.clone());
         }
     });
+}
+
+/// The stderr subscriber `FIXTURES_LOG` asks for; `None` when it is not set.
+pub(crate) fn own_dispatch() -> Option<&'static tracing::Dispatch> {
+    static OURS: std::sync::OnceLock<Option<tracing::Dispatch>> = std::sync::OnceLock::new();
+    OURS.get_or_init(|| {
+        let filter = std::env::var("FIXTURES_LOG").ok()?;
+        let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .finish();
+        Some(tracing::Dispatch::new(subscriber))
+    })
+    .as_ref()
+}
+
+/// Sends what the current thread logs to [`own_dispatch`] until the guard is dropped (around
+/// a setup or a teardown on a test's thread), whatever the global subscriber is.
+pub(crate) fn logging_here() -> Option<tracing::dispatcher::DefaultGuard> {
+    own_dispatch().map(tracing::dispatcher::set_default)
+}
+
+/// Makes the current thread (one of the framework's own) log to [`own_dispatch`] for the rest
+/// of its life, whatever the global subscriber is.
+pub(crate) fn log_this_thread() {
+    if let Some(ours) = own_dispatch() {
+        std::mem::forget(tracing::dispatcher::set_default(ours));
+    }
 }
 
 /// Reports a problem that must not stop anything (a failed finalizer, a timeout at exit):
@@ -63,25 +91,27 @@ pub fn qualified_name(meta: &FixtureMeta) -> String {
     format!("{}::{}", tail.join("::"), meta.name)
 }
 
-/// The timings report as a table (like pytest's `--setup-show` and `--durations`).
+/// The timings report as a table (like pytest's `--setup-show` and `--durations`): a
+/// fixture's own setup time, apart from the time its setups waited for their dependencies.
 pub fn render(rows: &[ReportRow]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<40} {:<7} {:>6} {:>9} {:>6} {:>12} {:>12}",
-        "fixture", "scope", "setups", "teardowns", "users", "setup ms", "teardown ms"
+        "{:<40} {:<7} {:>6} {:>9} {:>6} {:>12} {:>12} {:>12}",
+        "fixture", "scope", "setups", "teardowns", "users", "setup ms", "waited ms", "teardown ms"
     );
     for r in rows {
         let s = &r.stats;
         let _ = writeln!(
             out,
-            "{:<40} {:<7} {:>6} {:>9} {:>6} {:>12.1} {:>12.1}{}",
+            "{:<40} {:<7} {:>6} {:>9} {:>6} {:>12.1} {:>12.1} {:>12.1}{}",
             qualified_name(r.meta),
             r.meta.scope.as_str(),
             s.setups,
             s.teardowns,
             s.leases,
             s.setup_time.as_secs_f64() * 1e3,
+            s.waited_time.as_secs_f64() * 1e3,
             s.teardown_time.as_secs_f64() * 1e3,
             if s.failures > 0 {
                 format!("  ({} failed)", s.failures)
@@ -103,7 +133,7 @@ pub fn json_lines(rows: &[ReportRow]) -> String {
             out,
             "{{\"run\":\"{}\",\"pid\":{},\"fixture\":\"{}\",\"module\":\"{}\",\"scope\":\"{}\",\
              \"setups\":{},\"failures\":{},\"teardowns\":{},\"leases\":{},\
-             \"setup_ms\":{:.3},\"teardown_ms\":{:.3}}}",
+             \"setup_ms\":{:.3},\"waited_ms\":{:.3},\"teardown_ms\":{:.3}}}",
             esc(crate::identity::run_id()),
             std::process::id(),
             esc(r.meta.name),
@@ -114,6 +144,7 @@ pub fn json_lines(rows: &[ReportRow]) -> String {
             s.teardowns,
             s.leases,
             s.setup_time.as_secs_f64() * 1e3,
+            s.waited_time.as_secs_f64() * 1e3,
             s.teardown_time.as_secs_f64() * 1e3,
         );
     }

@@ -25,6 +25,7 @@ pub fn handle() -> &'static Handle {
                 Builder::new_multi_thread()
                     .worker_threads(2)
                     .thread_name("fixtures-bg")
+                    .on_thread_start(crate::report::log_this_thread)
                     .enable_all()
                     .build()
                     .expect("fixtures-core: cannot start the background tokio runtime")

@@ -24,6 +24,9 @@ pub(crate) enum TeardownWork {
 pub(crate) struct Extras {
     pub(crate) on_teardown: Vec<(String, TeardownWork)>,
     pub(crate) deps: Vec<Box<dyn Send + Sync + 'static>>,
+    /// Time spent waiting for dependencies (their setups, or their instances' first users'),
+    /// told apart from the fixture's own setup time in the report.
+    pub(crate) waited: std::time::Duration,
 }
 
 /// The context of one fixture setup.
@@ -90,9 +93,9 @@ impl Setup {
         dep: &'static Fixture<U>,
     ) -> Result<Lease<U>, Error> {
         self.check_scope(dep.meta())?;
+        let start = std::time::Instant::now();
         let lease = dep.acquire(self.test.as_ref(), None)?;
-        self.extras.lock().deps.push(Box::new(lease.clone()));
-        Ok(lease)
+        self.hold(lease, start)
     }
 
     /// Leases a dependency without blocking the async setup's thread.
@@ -105,8 +108,20 @@ impl Setup {
         dep: &'static Fixture<U>,
     ) -> Result<Lease<U>, Error> {
         self.check_scope(dep.meta())?;
+        let start = std::time::Instant::now();
         let lease = dep.acquire_async(self.test.clone(), None).await?;
-        self.extras.lock().deps.push(Box::new(lease.clone()));
+        self.hold(lease, start)
+    }
+
+    /// Keeps `lease` until this instance is torn down; counts the wait since `start`.
+    fn hold<U: Send + Sync + 'static>(
+        &self,
+        lease: Lease<U>,
+        start: std::time::Instant,
+    ) -> Result<Lease<U>, Error> {
+        let mut extras = self.extras.lock();
+        extras.waited += start.elapsed();
+        extras.deps.push(Box::new(lease.clone()));
         Ok(lease)
     }
 

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-/// Per fixture: scope, setups, teardowns, users, setup ms, teardown ms, failures.
+/// Per fixture: scope, setups, teardowns, users, setup ms (its own), waited ms (for its
+/// dependencies), teardown ms, failures.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Row {
     scope: String,
@@ -11,6 +12,7 @@ pub(crate) struct Row {
     leases: u64,
     failures: u64,
     setup_ms: f64,
+    waited_ms: f64,
     teardown_ms: f64,
     processes: u64,
 }
@@ -43,6 +45,7 @@ pub(crate) fn aggregate(text: &str) -> BTreeMap<String, Row> {
         row.leases += num("leases") as u64;
         row.failures += num("failures") as u64;
         row.setup_ms += num("setup_ms");
+        row.waited_ms += num("waited_ms");
         row.teardown_ms += num("teardown_ms");
         row.processes += 1;
     }
@@ -51,18 +54,19 @@ pub(crate) fn aggregate(text: &str) -> BTreeMap<String, Row> {
 
 pub(crate) fn table(rows: &BTreeMap<String, Row>) -> String {
     let mut out = format!(
-        "{:<48} {:<7} {:>6} {:>9} {:>6} {:>10} {:>12}\n",
-        "fixture", "scope", "setups", "teardowns", "users", "setup ms", "teardown ms"
+        "{:<48} {:<7} {:>6} {:>9} {:>6} {:>10} {:>10} {:>12}\n",
+        "fixture", "scope", "setups", "teardowns", "users", "setup ms", "waited ms", "teardown ms"
     );
     for (name, r) in rows {
         out += &format!(
-            "{:<48} {:<7} {:>6} {:>9} {:>6} {:>10.1} {:>12.1}{}\n",
+            "{:<48} {:<7} {:>6} {:>9} {:>6} {:>10.1} {:>10.1} {:>12.1}{}\n",
             name,
             r.scope,
             r.setups,
             r.teardowns,
             r.leases,
             r.setup_ms,
+            r.waited_ms,
             r.teardown_ms,
             if r.failures > 0 {
                 format!("  ({} failed)", r.failures)
