@@ -139,6 +139,7 @@ fn test() -> Result {
     run(cargo(&["test"]).args(pg).envs(with_backend("local")))?;
     // A user's crate outside the workspace: every scope starts each test from the template.
     consumer::run(&with_backend("docker"))?;
+    consumer::run_adopters(&[with_backend("docker"), with_backend("local")])?;
     setup::assert_nothing_left()?;
     real_nextest_markers()?;
     run(&mut cargo(&[
