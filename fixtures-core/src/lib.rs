@@ -67,6 +67,27 @@
 //! | `FIXTURES_LOG` | log setup, lease, release and teardown to stderr (`debug`, `trace`) |
 //! | `FIXTURES_RUN_ID` | share one run identity across processes you start yourself |
 //!
+//! # Through a re-export
+//! The code `#[fixture]` generates names this crate `::fixtures_core`. A crate that reaches it
+//! through a re-export instead (a test-support crate, a macro of another crate) says where with
+//! `crate = path`. fixtures-postgres re-exports a `fixture` that does this by itself, so that
+//! its users need no dependency on this crate.
+//!
+//! ```
+//! mod support {
+//!     pub(crate) use fixtures_core as fx;
+//! }
+//!
+//! #[fixtures_core::fixture(scope = suite, crate = crate::support::fx)]
+//! fn limit() -> u32 {
+//!     10
+//! }
+//!
+//! # fn main() {
+//! assert_eq!(*limit(), 10);
+//! # }
+//! ```
+//!
 //! # Caveats
 //! - A test that uses no fixture at all is invisible to the core: a module fixture then lives
 //!   until exit instead of until its module's last test.
@@ -112,5 +133,6 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::registry::Registration;
+    pub use fixtures_core_macros::fixture_via_postgres;
     pub use inventory;
 }

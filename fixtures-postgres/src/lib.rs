@@ -149,6 +149,47 @@ pub use shared::SharedDb;
 pub use start::pg_server;
 pub use template::Databases;
 
+// So that the code of this crate's `#[fixture]` (which names `::fixtures_postgres`) also
+// compiles inside this crate.
+extern crate self as fixtures_postgres;
+
+/// fixtures-core, the crate of scopes, leases and finalizers, for what the items below do not
+/// cover: a project that depends on fixtures-postgres needs no dependency on it.
+pub use fixtures_core;
+
+/// Declares a scoped fixture in a crate that depends on fixtures-postgres alone. Take it from
+/// [`prelude`] or from here, not together with `fixtures_core::prelude::*` (both bring a
+/// `fixture`).
+#[doc(inline)]
+pub use fixtures_core::__private::fixture_via_postgres as fixture;
+
+/// Re-exported from fixtures-core.
+pub use fixtures_core::{Lease, Scope, Setup};
+
+/// What a test file needs: `use fixtures_postgres::prelude::*;` brings fixtures-core's prelude
+/// (`#[fixture]`, `Lease`, `Setup`, `Scope`) and this crate's main types and macro. Use it
+/// instead of `fixtures_core::prelude`, not with it.
+///
+/// ```
+/// use fixtures_postgres::prelude::*;
+///
+/// /// A fixture of the project's own, next to the databases.
+/// #[fixture(scope = module)]
+/// fn tenant() -> String {
+///     "acme".to_owned()
+/// }
+///
+/// // In a test: `#[rstest] fn t(tenant: Lease<String>) { ... }`.
+/// let tenant: Lease<String> = tenant();
+/// assert_eq!(*tenant, "acme");
+/// ```
+pub mod prelude {
+    pub use fixtures_core::prelude::*;
+
+    pub use crate::fixture;
+    pub use crate::{Databases, PgServer, TestDb, TxDb, databases, pg_server};
+}
+
 /// In the watchdog process started for a run's local server: wait for the run to end, stop it.
 #[allow(unsafe_code)]
 #[ctor::ctor(unsafe)]

@@ -5,7 +5,8 @@ use quote::{format_ident, quote, quote_spanned};
 
 use crate::parse::{Arg, Fixture};
 
-pub(crate) fn expand(f: &Fixture) -> TokenStream {
+/// `default_crate`: the path to fixtures-core when the attribute has no `crate = path`.
+pub(crate) fn expand(f: &Fixture, default_crate: TokenStream) -> TokenStream {
     let Fixture {
         scope,
         vis,
@@ -17,7 +18,10 @@ pub(crate) fn expand(f: &Fixture) -> TokenStream {
         block,
         ..
     } = f;
-    let krate = quote!(::fixtures_core);
+    let krate = match &f.krate {
+        Some(path) => quote!(#path),
+        None => default_crate,
+    };
     let name_str = name.to_string();
     let body_fn = format_ident!("__{}_body", name);
     let params = f.args.iter().map(|a| match a {

@@ -2,6 +2,7 @@
 //! the documentation lives there.
 
 use proc_macro::TokenStream;
+use quote::quote;
 
 mod expand;
 mod parse;
@@ -14,10 +15,31 @@ mod parse;
 /// - a function of the same name returning `Lease<T>` (rstest injects it by name);
 /// - the rstest resolver (`name::default()`) and `name::fixture()`, the static behind it;
 /// - the `inventory` registration of the declaration.
+///
+/// The generated code names fixtures-core as `::fixtures_core`; `crate = path` names it
+/// otherwise, for a crate that reaches fixtures-core through a re-export (a macro of another
+/// crate passes `crate = $crate::fixtures_core`).
 #[proc_macro_attribute]
 pub fn fixture(attr: TokenStream, item: TokenStream) -> TokenStream {
+    fixture_with(attr, item, quote!(::fixtures_core))
+}
+
+/// `#[fixture(scope = test | module | suite)]` as fixtures-postgres re-exports it: fixtures-core's
+/// attribute (see its documentation), whose code reaches fixtures-core through
+/// `::fixtures_postgres::fixtures_core`. Where fixtures-postgres goes by another name (a renamed
+/// dependency, a re-export), say where fixtures-core is with `crate = path`.
+#[proc_macro_attribute]
+pub fn fixture_via_postgres(attr: TokenStream, item: TokenStream) -> TokenStream {
+    fixture_with(attr, item, quote!(::fixtures_postgres::fixtures_core))
+}
+
+fn fixture_with(
+    attr: TokenStream,
+    item: TokenStream,
+    default_crate: proc_macro2::TokenStream,
+) -> TokenStream {
     match parse::Fixture::parse(attr.into(), item.into()) {
-        Ok(f) => expand::expand(&f).into(),
+        Ok(f) => expand::expand(&f, default_crate).into(),
         Err(e) => e.to_compile_error().into(),
     }
 }

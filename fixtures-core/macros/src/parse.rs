@@ -5,8 +5,8 @@ use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{
-    Attribute, Expr, ExprLit, FnArg, GenericArgument, Ident, ItemFn, Lit, Meta, Pat, PathArguments,
-    ReturnType, Token, Type, Visibility,
+    Attribute, Expr, ExprLit, FnArg, GenericArgument, Ident, ItemFn, Lit, Meta, Pat, Path,
+    PathArguments, ReturnType, Token, Type, Visibility,
 };
 
 /// An argument of the fixture function.
@@ -19,6 +19,9 @@ pub(crate) enum Arg {
 
 pub(crate) struct Fixture {
     pub(crate) scope: Ident,
+    /// `crate = path`: where the generated code finds fixtures-core (else the attribute's
+    /// default).
+    pub(crate) krate: Option<Path>,
     pub(crate) vis: Visibility,
     pub(crate) name: Ident,
     pub(crate) docs: Vec<Attribute>,
@@ -49,7 +52,7 @@ impl Fixture {
     pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<Fixture> {
         let func: ItemFn = syn::parse2(item)?;
         let mut errors = Errors(None);
-        let scope = parse_scope(attr, &mut errors);
+        let (scope, krate) = parse_options(attr, &mut errors);
         let sig = &func.sig;
         if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
             errors.push(syn::Error::new(
@@ -111,6 +114,7 @@ impl Fixture {
             .partition(|a| a.path().is_ident("doc"));
         Ok(Fixture {
             scope,
+            krate,
             vis: func.vis.clone(),
             name: sig.ident.clone(),
             docs,
@@ -126,28 +130,48 @@ impl Fixture {
     }
 }
 
-fn parse_scope(attr: TokenStream, errors: &mut Errors) -> Ident {
+/// `scope = test | module | suite` and `crate = path`, both optional.
+fn parse_options(attr: TokenStream, errors: &mut Errors) -> (Ident, Option<Path>) {
     let default = Ident::new("Test", Span::call_site());
     let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr) {
         Ok(m) => m,
         Err(e) => {
             errors.push(e);
-            return default;
+            return (default, None);
         }
     };
     let mut scope = default;
+    let mut krate = None;
     for meta in metas {
         let Meta::NameValue(nv) = &meta else {
             errors.push(syn::Error::new(
                 meta.span(),
-                "expected `scope = test | module | suite`",
+                "expected `scope = test | module | suite` or `crate = path`",
             ));
             continue;
         };
+        if nv.path.is_ident("crate") {
+            match &nv.value {
+                Expr::Path(p) if p.qself.is_none() => krate = Some(p.path.clone()),
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) => match s.parse::<Path>() {
+                    Ok(p) => krate = Some(p),
+                    Err(e) => errors.push(e),
+                },
+                other => errors.push(syn::Error::new(
+                    other.span(),
+                    "expected `crate = path`: where fixtures-core is reached from here, e.g. \
+                     `crate = my_test_support::fixtures_core`",
+                )),
+            }
+            continue;
+        }
         if !nv.path.is_ident("scope") {
             errors.push(syn::Error::new(
                 nv.path.span(),
-                "unknown option: the only option is `scope = test | module | suite`",
+                "unknown option: the options are `scope = test | module | suite` and \
+                 `crate = path`",
             ));
             continue;
         }
@@ -169,7 +193,7 @@ fn parse_scope(attr: TokenStream, errors: &mut Errors) -> Ident {
             )),
         }
     }
-    scope
+    (scope, krate)
 }
 
 /// `&Setup` (or `&fixtures_core::Setup`).
