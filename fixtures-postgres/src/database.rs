@@ -36,15 +36,15 @@ impl TestDb {
         // The tests' application name in the URL too: connections an app opens from it are
         // told apart from the framework's, and ended between tests like the test's pool's.
         let url = format!("{url}?application_name={TEST_APPLICATION}");
-        let mut parts = ConnectParts::parse(&url).unwrap_or_else(|| ConnectParts {
+        let parts = ConnectParts::parse(&url).unwrap_or_else(|| ConnectParts {
             host: String::new(),
             port: 0,
             user: String::new(),
             password: String::new(),
             database: name.clone(),
-            url: String::new(),
+            application_name: TEST_APPLICATION.into(),
+            url: url.clone(),
         });
-        parts.url = url.clone();
         TestDb {
             name,
             url,

@@ -41,10 +41,10 @@ macro_rules! databases {
                 use $crate::pg_server;
 
                 /// A fresh clone of the template for this test, dropped after it.
-                #[::fixtures_core::fixture(scope = test)]
+                #[$crate::fixture(scope = test, crate = $crate::fixtures_core)]
                 pub async fn db(
-                    pg_server: ::fixtures_core::Lease<$crate::PgServer>,
-                    setup: &::fixtures_core::Setup,
+                    pg_server: $crate::Lease<$crate::PgServer>,
+                    setup: &$crate::Setup,
                 ) -> ::core::result::Result<$crate::TestDb, $crate::Error> {
                     super::config().fresh(&pg_server, setup).await
                 }
@@ -56,19 +56,19 @@ macro_rules! databases {
                 use $crate::pg_server;
 
                 /// The module's shared database.
-                #[::fixtures_core::fixture(scope = module)]
+                #[$crate::fixture(scope = module, crate = $crate::fixtures_core)]
                 pub async fn shared_db(
-                    pg_server: ::fixtures_core::Lease<$crate::PgServer>,
-                    setup: &::fixtures_core::Setup,
+                    pg_server: $crate::Lease<$crate::PgServer>,
+                    setup: &$crate::Setup,
                 ) -> ::core::result::Result<$crate::SharedDb, $crate::Error> {
                     super::config().shared(&pg_server, setup).await
                 }
 
                 /// This test's turn on the module's database, cleaned.
-                #[::fixtures_core::fixture(scope = test)]
+                #[$crate::fixture(scope = test, crate = $crate::fixtures_core)]
                 pub async fn db(
-                    shared_db: ::fixtures_core::Lease<$crate::SharedDb>,
-                    setup: &::fixtures_core::Setup,
+                    shared_db: $crate::Lease<$crate::SharedDb>,
+                    setup: &$crate::Setup,
                 ) -> ::core::result::Result<$crate::TestDb, $crate::Error> {
                     shared_db.turn(setup).await
                 }
@@ -81,10 +81,10 @@ macro_rules! databases {
                 use super::suite_scope::shared_db;
 
                 /// This test's connection, inside a transaction rolled back after it.
-                #[::fixtures_core::fixture(scope = test)]
+                #[$crate::fixture(scope = test, crate = $crate::fixtures_core)]
                 pub async fn db(
-                    shared_db: ::fixtures_core::Lease<$crate::SharedDb>,
-                    setup: &::fixtures_core::Setup,
+                    shared_db: $crate::Lease<$crate::SharedDb>,
+                    setup: &$crate::Setup,
                 ) -> ::core::result::Result<$crate::TxDb, $crate::Error> {
                     shared_db.rollback_turn(setup).await
                 }
@@ -96,19 +96,19 @@ macro_rules! databases {
                 use $crate::pg_server;
 
                 /// The run's shared database.
-                #[::fixtures_core::fixture(scope = suite)]
+                #[$crate::fixture(scope = suite, crate = $crate::fixtures_core)]
                 pub async fn shared_db(
-                    pg_server: ::fixtures_core::Lease<$crate::PgServer>,
-                    setup: &::fixtures_core::Setup,
+                    pg_server: $crate::Lease<$crate::PgServer>,
+                    setup: &$crate::Setup,
                 ) -> ::core::result::Result<$crate::SharedDb, $crate::Error> {
                     super::config().shared(&pg_server, setup).await
                 }
 
                 /// This test's turn on the run's database, cleaned.
-                #[::fixtures_core::fixture(scope = test)]
+                #[$crate::fixture(scope = test, crate = $crate::fixtures_core)]
                 pub async fn db(
-                    shared_db: ::fixtures_core::Lease<$crate::SharedDb>,
-                    setup: &::fixtures_core::Setup,
+                    shared_db: $crate::Lease<$crate::SharedDb>,
+                    setup: &$crate::Setup,
                 ) -> ::core::result::Result<$crate::TestDb, $crate::Error> {
                     shared_db.turn(setup).await
                 }

@@ -27,7 +27,12 @@ pub struct ConnectParts {
     pub password: String,
     /// The database.
     pub database: String,
-    /// `postgres://user:password@host:port/database`, every part percent-encoded.
+    /// The `application_name` to connect with (empty: none). A test database's is
+    /// `fixtures-test`: connections that carry it are the test's, ended between tests in
+    /// module and suite scope.
+    pub application_name: String,
+    /// `postgres://user:password@host:port/database`, every part percent-encoded, with
+    /// `?application_name=…` when there is one.
     pub url: String,
 }
 
@@ -73,28 +78,39 @@ impl ConnectParts {
         } else {
             user
         };
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
         let database = path
             .strip_prefix('/')
-            .map(|p| decode(p.split('?').next().unwrap_or("")))
+            .map(decode)
             .filter(|d| !d.is_empty())
             .unwrap_or_else(|| user.clone());
+        let application_name = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("application_name="))
+            .map(decode)
+            .unwrap_or_default();
+        let shown_host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.clone()
+        };
+        let mut url = format!(
+            "postgres://{}:{}@{shown_host}:{port}/{}",
+            encode(&user),
+            encode(&password),
+            encode(&database)
+        );
+        if !application_name.is_empty() {
+            url += &format!("?application_name={}", encode(&application_name));
+        }
         Some(ConnectParts {
-            url: format!(
-                "postgres://{}:{}@{}:{port}/{}",
-                encode(&user),
-                encode(&password),
-                if host.contains(':') {
-                    format!("[{host}]")
-                } else {
-                    host.clone()
-                },
-                encode(&database)
-            ),
+            url,
             host,
             port,
             user,
             password,
             database,
+            application_name,
         })
     }
 }
@@ -144,6 +160,11 @@ mod tests {
         assert_eq!((p.host.as_str(), p.port), ("::1", 6000));
         assert_eq!(p.database, "my db");
         assert_eq!(p.url, "postgres://u:p%40ss@[::1]:6000/my%20db");
+        let t =
+            ConnectParts::parse("postgres://u:p@h:1/d?sslmode=off&application_name=fixtures-test")
+                .unwrap();
+        assert_eq!(t.application_name, "fixtures-test");
+        assert_eq!(t.url, "postgres://u:p@h:1/d?application_name=fixtures-test");
         let d = ConnectParts::parse("postgres://h").unwrap();
         assert_eq!(
             (d.user.as_str(), d.port, d.database.as_str()),

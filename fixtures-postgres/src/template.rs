@@ -169,7 +169,10 @@ impl Databases {
     async fn template_name(&self, migrator: Option<&Migrator>) -> Result<String, Error> {
         let mut parts: Vec<String> = vec!["fixtures-template-v1".into()];
         if let Migrations::Hook { version, .. } = &self.migrations {
-            parts.push(format!("hook:{version}"));
+            // The package too: two projects on one server giving the same version string
+            // must not share a template (cargo and nextest name the test's package).
+            let package = std::env::var("CARGO_PKG_NAME").unwrap_or_default();
+            parts.push(format!("hook:{package}:{version}"));
         }
         if let Some(m) = migrator {
             for mig in m.iter() {

@@ -8,7 +8,7 @@ use common::pg;
 /// The tests of one scope's module, on the `db` fixture imported where it is invoked.
 macro_rules! rstest_tests {
     () => {
-        use fixtures_core::Lease;
+        use fixtures_postgres::Lease;
         use fixtures_postgres::TestDb;
         use rstest::rstest;
 

@@ -76,6 +76,8 @@ async fn the_parts_and_the_url_reach_the_test_database(
 ) {
     let parts = db.parts();
     assert_eq!(parts.database, db.name());
+    assert_eq!(parts.application_name, "fixtures-test");
+    assert_eq!(parts.url, db.url());
     assert!(
         db.url().contains("application_name=fixtures-test"),
         "{}",

@@ -5,7 +5,8 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::ops::Deref;
 
-use fixtures_core::{BoxError, Fixture, Lease};
+use fixtures_postgres::fixtures_core::{BoxError, Fixture};
+use fixtures_postgres::Lease;
 use fixtures_postgres::{ConnectParts, Databases, TestDb, databases};
 use tasks_nosqlx::{MIGRATIONS, Store, Task};
 use tokio_postgres::NoTls;
