@@ -4,8 +4,7 @@
 //! materialized views as a fresh clone of it.
 //!
 //! ```
-//! use fixtures_core::prelude::*;
-//! use fixtures_postgres::{Databases, TestDb, databases};
+//! use fixtures_postgres::prelude::*;
 //!
 //! databases!(
 //!     /// The tests' databases: two tables, created by the migrations in `tests/data`.
@@ -26,6 +25,21 @@
 //! assert_eq!(n, 1);
 //! # }
 //! ```
+//!
+//! # Coming from …
+//! - **`#[sqlx::test]`**: `#[sqlx::test(migrations = "migrations")] async fn t(pool: PgPool)`
+//!   becomes `databases!(pub mod pg = Databases::new().migrations_dir("migrations"));` once,
+//!   and `#[rstest] #[tokio::test] async fn t(#[from(pg::test_scope::db)] db: Lease<TestDb>)`
+//!   with `db.pool()` — the migrations run once per run, not once per test; `module_scope`
+//!   gives the same starting state for less.
+//! - **a hand-written helper** that creates `test_<uuid>`, migrates it and never drops it:
+//!   `let db = pg::test_scope::db::fixture().lease_async().await?;` inside the helper, kept in
+//!   the helper's struct; `db.parts()` fills the app's settings (any client, any sqlx
+//!   version), [`Databases::migrate_with`] runs the app's own migration code once per
+//!   template; the database is dropped after the test.
+//! - **testcontainers** (`Postgres::default().start()` per test, or in a `static` that is
+//!   never removed): one server per run, started on first use and removed at exit — or by a
+//!   watchdog after `kill -9`; `fixtures-docker` for the app's other containers.
 //!
 //! # The server
 //! [`pg_server`] (suite scope) starts or joins the run's server, from the first backend that
