@@ -165,7 +165,7 @@ fn thirty_two_threads_on_first_use_get_one_setup_per_instance() {
                 .map(|(_, s, f)| (*s, *f))
                 .unwrap_or_else(|| panic!("{scope} scope: {name} is not in the report: {rows:?}"))
         };
-        assert_eq!(count("server::pg_server"), (1, 0), "{scope} scope");
+        assert_eq!(count("start::pg_server"), (1, 0), "{scope} scope");
         for (fixture, setups) in expected {
             assert_eq!(count(fixture), (*setups, 0), "{scope} scope: {fixture}");
         }
