@@ -98,9 +98,7 @@ impl Record {
             .map(|(k, v)| format!("{k}={v}\n"))
             .collect();
         self.folder()?;
-        let tmp = self
-            .path
-            .with_extension(format!("tmp-{}", std::process::id()));
+        let tmp = self.beside(&format!("tmp-{}", std::process::id()));
         let _ = std::fs::remove_file(&tmp);
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -112,28 +110,55 @@ impl Record {
         std::fs::rename(&tmp, &self.path)
     }
 
-    /// Takes its exclusive lock (a `.lock` file beside it), waiting while another process
+    /// Takes its exclusive lock (a `.lock` file beside it; records whose names differ only
+    /// after a dot have locks of their own), waiting while another process
     /// holds it. Hold it across a read and the write that depends on it.
     ///
     /// # Errors
     ///
     /// When the folder cannot be made private or the lock file cannot be opened.
     pub fn lock(&self) -> io::Result<Held> {
+        let file = self.lock_file()?;
+        file.lock()?;
+        Ok(Held { _file: file })
+    }
+
+    fn lock_file(&self) -> io::Result<File> {
         self.folder()?;
-        let file = std::fs::OpenOptions::new()
+        std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .mode(0o600)
-            .open(self.path.with_extension("lock"))?;
-        file.lock()?;
-        Ok(Held { _file: file })
+            .open(self.beside("lock"))
+    }
+
+    /// Takes its exclusive lock if no other holder has it now (`None` when one does): for a
+    /// caller that waits its own way (e.g. asynchronously, with a deadline).
+    ///
+    /// # Errors
+    ///
+    /// When the folder cannot be made private or the lock file cannot be opened.
+    pub fn try_lock(&self) -> io::Result<Option<Held>> {
+        let file = self.lock_file()?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Held { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
     }
 
     /// Removes it and its lock file.
     pub fn remove(&self) {
         let _ = std::fs::remove_file(&self.path);
-        let _ = std::fs::remove_file(self.path.with_extension("lock"));
+        let _ = std::fs::remove_file(self.beside("lock"));
+    }
+
+    /// A file beside the record: its name and `.suffix` (a dot in the name is kept).
+    fn beside(&self, suffix: &str) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(format!(".{suffix}"));
+        PathBuf::from(name)
     }
 
     fn folder(&self) -> io::Result<()> {
@@ -219,6 +244,7 @@ mod tests {
         let d = scratch("lock");
         let r = Record::at(&d, "server");
         let held = r.lock().unwrap();
+        assert!(r.try_lock().unwrap().is_none(), "try_lock took a held lock");
         let (tx, rx) = std::sync::mpsc::channel();
         let r2 = r.clone();
         let t = std::thread::spawn(move || {
@@ -234,6 +260,7 @@ mod tests {
         rx.recv_timeout(std::time::Duration::from_secs(5))
             .expect("lock never released");
         t.join().unwrap();
+        assert!(r.try_lock().unwrap().is_some(), "a free lock was refused");
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -11,10 +11,12 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fixtures_core::record::{Held, Record};
 use fixtures_core::watchdog::{ProcessRef, run_owner};
 
 use crate::engine::Engine;
@@ -70,21 +72,20 @@ pub(crate) fn run_is_over() -> bool {
     owner == ProcessRef::current() || !owner.is_alive()
 }
 
-/// The lock and leases of one shared resource.
+/// The lock and leases of one shared resource: a record (its lock, and the id of the resource
+/// seen ready) and a folder of lease files, one per process holding it.
 #[derive(Debug, Clone)]
 pub(crate) struct Slot {
-    lock_path: PathBuf,
+    record: Record,
     lease_dir: PathBuf,
-    ready_path: PathBuf,
 }
 
 impl Slot {
     /// The slot of `key` (a file-name-safe string) in `dir`.
     pub(crate) fn in_dir(dir: &Path, key: &str) -> Slot {
         Slot {
-            lock_path: dir.join(format!("{key}.lock")),
+            record: Record::at(dir, key),
             lease_dir: dir.join(format!("{key}.leases")),
-            ready_path: dir.join(format!("{key}.ready")),
         }
     }
 
@@ -98,33 +99,25 @@ impl Slot {
     /// Takes the slot's lock, waiting (without blocking a thread) while another process
     /// holds it.
     pub(crate) async fn lock(&self) -> Result<SlotLock, Error> {
-        let dir = self.lock_path.parent().unwrap_or(Path::new("."));
+        let dir = self.record.path().parent().unwrap_or(Path::new("."));
         private_dirs(dir)?;
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&self.lock_path)
-            .map_err(|e| io_error(&self.lock_path, &e))?;
         let until = Instant::now() + LOCK_TIMEOUT;
         loop {
-            match file.try_lock() {
-                Ok(()) => {
+            match self.record.try_lock() {
+                Ok(Some(held)) => {
                     return Ok(SlotLock {
-                        _file: file,
+                        _held: held,
                         slot: self.clone(),
                     });
                 }
-                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < until => {
-                    tokio::time::sleep(LOCK_POLL).await;
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
+                Ok(None) if Instant::now() < until => tokio::time::sleep(LOCK_POLL).await,
+                Ok(None) => {
                     return Err(Error::SharedState {
-                        path: self.lock_path.display().to_string(),
+                        path: self.record.path().display().to_string(),
                         cause: format!("another process held the lock for over {LOCK_TIMEOUT:?}"),
                     });
                 }
-                Err(std::fs::TryLockError::Error(e)) => return Err(io_error(&self.lock_path, &e)),
+                Err(e) => return Err(io_error(self.record.path(), &e)),
             }
         }
     }
@@ -151,7 +144,7 @@ impl Slot {
 /// A held slot lock; released when dropped (closing the file releases it, also on a crash).
 #[derive(Debug)]
 pub(crate) struct SlotLock {
-    _file: File,
+    _held: Held,
     slot: Slot,
 }
 
@@ -172,12 +165,15 @@ impl SlotLock {
 
     /// True when the resource `id` was seen ready by the process that made it (or adopted it).
     pub(crate) fn is_ready(&self, id: &str) -> bool {
-        std::fs::read_to_string(&self.slot.ready_path).is_ok_and(|r| r == id)
+        self.slot
+            .record
+            .read()
+            .is_some_and(|r| r.get("ready") == Some(id))
     }
 
     /// Records that the resource `id` passed its readiness checks: later adopters skip them.
     pub(crate) fn mark_ready(&self, id: &str) {
-        let _ = std::fs::write(&self.slot.ready_path, id);
+        let _ = self.slot.record.write(&[("ready", id)]);
     }
 
     /// Gives this process's lease back; true when no live process holds one any more.
@@ -316,10 +312,14 @@ mod tests {
     async fn the_lock_is_exclusive_until_dropped() {
         let slot = temp_slot("excl");
         let first = slot.lock().await.unwrap();
-        let other = File::options().write(true).open(&slot.lock_path).unwrap();
-        assert!(other.try_lock().is_err());
+        assert!(slot.record.try_lock().unwrap().is_none());
         drop(first);
-        assert!(other.try_lock().is_ok());
+        assert!(slot.record.try_lock().unwrap().is_some());
+        // The id of a resource seen ready goes through the record.
+        let lock = slot.lock().await.unwrap();
+        assert!(!lock.is_ready("c1"));
+        lock.mark_ready("c1");
+        assert!(lock.is_ready("c1") && !lock.is_ready("c2"));
     }
 
     #[test]
