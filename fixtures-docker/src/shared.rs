@@ -285,13 +285,29 @@ pub(crate) async fn release(engine: &Engine, slot: &Slot, id: &str, name: &str) 
 mod tests {
     use super::*;
 
-    fn temp_slot(name: &str) -> Slot {
+    /// A slot in a scratch folder, removed when the test is done with it.
+    struct TempSlot(Slot, PathBuf);
+
+    impl std::ops::Deref for TempSlot {
+        type Target = Slot;
+        fn deref(&self) -> &Slot {
+            &self.0
+        }
+    }
+
+    impl Drop for TempSlot {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.1);
+        }
+    }
+
+    fn temp_slot(name: &str) -> TempSlot {
         let dir = std::env::temp_dir().join(format!(
             "fixtures-docker-slot-{}-{name}",
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&dir);
-        Slot::in_dir(&dir, "k")
+        TempSlot(Slot::in_dir(&dir, "k"), dir)
     }
 
     #[tokio::test]
