@@ -95,7 +95,7 @@ impl Setup {
         self.check_scope(dep.meta())?;
         let start = std::time::Instant::now();
         let lease = dep.acquire(self.test.as_ref(), None)?;
-        self.hold(lease, start)
+        Ok(self.hold(lease, start))
     }
 
     /// Leases a dependency without blocking the async setup's thread.
@@ -110,7 +110,7 @@ impl Setup {
         self.check_scope(dep.meta())?;
         let start = std::time::Instant::now();
         let lease = dep.acquire_async(self.test.clone(), None).await?;
-        self.hold(lease, start)
+        Ok(self.hold(lease, start))
     }
 
     /// Keeps `lease` until this instance is torn down; counts the wait since `start`.
@@ -118,11 +118,11 @@ impl Setup {
         &self,
         lease: Lease<U>,
         start: std::time::Instant,
-    ) -> Result<Lease<U>, Error> {
+    ) -> Lease<U> {
         let mut extras = self.extras.lock();
         extras.waited += start.elapsed();
         extras.deps.push(Box::new(lease.clone()));
-        Ok(lease)
+        lease
     }
 
     /// Registers blocking work to run when this instance is torn down (newest first, before

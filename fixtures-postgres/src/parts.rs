@@ -89,29 +89,41 @@ impl ConnectParts {
             .find_map(|kv| kv.strip_prefix("application_name="))
             .map(decode)
             .unwrap_or_default();
-        let shown_host = if host.contains(':') {
-            format!("[{host}]")
-        } else {
-            host.clone()
-        };
-        let mut url = format!(
-            "postgres://{}:{}@{shown_host}:{port}/{}",
-            encode(&user),
-            encode(&password),
-            encode(&database)
-        );
-        if !application_name.is_empty() {
-            url += &format!("?application_name={}", encode(&application_name));
-        }
-        Some(ConnectParts {
-            url,
+        let mut parts = ConnectParts {
+            url: String::new(),
             host,
             port,
             user,
             password,
             database,
             application_name,
-        })
+        };
+        parts.url = parts.url_with(Some(&parts.password));
+        Some(parts)
+    }
+}
+
+impl ConnectParts {
+    /// The URL of these parts, with `password` (`None`: without one, e.g. to print).
+    pub(crate) fn url_with(&self, password: Option<&str>) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let login = match password {
+            Some(pw) => format!("{}:{}", encode(&self.user), encode(pw)),
+            None => encode(&self.user),
+        };
+        let mut url = format!(
+            "postgres://{login}@{host}:{}/{}",
+            self.port,
+            encode(&self.database)
+        );
+        if !self.application_name.is_empty() {
+            url += &format!("?application_name={}", encode(&self.application_name));
+        }
+        url
     }
 }
 

@@ -2,33 +2,19 @@
 //! listens on loopback (only this machine's users can reach it, and the line goes to this
 //! user's terminal); for any other host the password is left out, and the line says so.
 
+use crate::parts::ConnectParts;
+
 /// `psql '<url>'`, the password removed from `url` unless its host is a loopback address.
 pub(crate) fn command(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return format!("psql '{url}'");
-    };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let Some((userinfo, hostport)) = authority.rsplit_once('@') else {
-        return format!("psql '{url}'");
-    };
-    let Some((user, _password)) = userinfo.split_once(':') else {
-        return format!("psql '{url}'");
-    };
-    if is_loopback(host(hostport)) {
-        return format!("psql '{url}'");
+    match ConnectParts::parse(url) {
+        Some(parts) if !is_loopback(&parts.host) => format!(
+            "psql '{}'\n    (password left out: the server is not on loopback; it is the one in \
+             the URL your tests were given)",
+            parts.url_with(None)
+        ),
+        Some(_) => format!("psql '{url}'"),
+        None => "psql: (the URL is not shown: it could not be read)".into(),
     }
-    format!(
-        "psql '{scheme}://{user}@{hostport}{path}'\n    (password left out: the server is not on \
-         loopback; it is the one in the URL your tests were given)"
-    )
-}
-
-/// The host of `host:port` (`[::1]:5432` gives `::1`).
-fn host(hostport: &str) -> &str {
-    if let Some(rest) = hostport.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    hostport.rsplit_once(':').map_or(hostport, |(h, _)| h)
 }
 
 fn is_loopback(host: &str) -> bool {
