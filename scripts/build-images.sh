@@ -91,6 +91,9 @@ remove_replaced() { # old-image-id name: drop the image a rebuild replaced, if u
   [ -n "$1" ] || return 0
   new=$(docker image inspect -f '{{.Id}}' "$2" 2>/dev/null || true)
   if [ "$1" != "$new" ]; then
+    # Images the framework derived from it (a data directory made once) go with it.
+    docker images -q --no-trunc --filter "label=org.fixtures.derived-from-id=$1" \
+      | xargs -r docker image rm -f >/dev/null 2>&1 || true
     if docker image rm "$1" >/dev/null 2>&1; then log "removed the replaced image ${1:7:12}"; fi
   fi
 }

@@ -192,6 +192,22 @@ fn one_run(backend: &str, run: usize) -> Vec<(String, Duration)> {
     samples
 }
 
+/// The engine's own floor for a container of the same image, in the same run: created,
+/// started, its process (`true`) run and waited for, and removed, through the CLI.
+fn engine_floor() -> Duration {
+    let image = std::env::var("FIXTURES_POSTGRES_IMAGE")
+        .unwrap_or_else(|_| "fixtures-local/postgres:15".into());
+    let started = Instant::now();
+    let ok = Command::new("docker")
+        .args(["run", "--rm", "--entrypoint", "true", &image])
+        .stdout(Stdio::null())
+        .status()
+        .expect("docker run")
+        .success();
+    assert!(ok, "docker run --entrypoint true {image}");
+    started.elapsed()
+}
+
 fn cell(samples: &[(String, Duration)], key: &str) -> String {
     let v: Vec<Duration> = samples
         .iter()
@@ -241,6 +257,9 @@ async fn main() {
         one_run(backend, 0);
         for run in 1..=runs {
             samples.extend(one_run(backend, run));
+            if backend == "docker" {
+                samples.push(("engine floor".into(), engine_floor()));
+            }
         }
     }
     for id in kept_containers() {
@@ -263,7 +282,7 @@ async fn main() {
     for (backend, label) in [
         (
             "docker",
-            "cold container (`fixtures-local/postgres:15`, tmpfs, no pull)",
+            "cold container (`fixtures-local/postgres:15` with its data directory made once, unpacked to tmpfs; no pull)",
         ),
         (
             "local",
@@ -284,8 +303,14 @@ async fn main() {
         );
     }
     println!(
-        "\nserver ready: the first lease of `pg_server` (container created and started, or data \
-         directory copied and `postgres` started, until `SELECT 1` answers). exit: from the \
+        "| the engine's floor, same image, same run: `docker run --rm --entrypoint true` \
+         (create, start, exit, remove; CLI) | {} | | | | |",
+        cell(&samples, "engine floor")
+    );
+    println!(
+        "\nserver ready: the first lease of `pg_server` (container created and started, its data \
+         directory unpacked and `postgres` started — or, local, the data directory copied and \
+         `postgres` started — until `SELECT 1` answers). exit: from the \
          process's last line to its end (the run's server stopped and removed, plus process \
          exit). The local data-directory cache {} before this bench (a first run makes it with \
          `initdb`).\n",

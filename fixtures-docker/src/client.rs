@@ -15,8 +15,9 @@ use bollard::models::{
     HostConfig, NetworkCreateRequest, NetworkingConfig, PortBinding,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
-    ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    ListContainersOptionsBuilder, ListImagesOptionsBuilder, ListNetworksOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
     RenameContainerOptionsBuilder,
 };
 use futures_util::{Stream, StreamExt, TryStreamExt};
@@ -92,6 +93,68 @@ impl Client {
         }
     }
 
+    /// The id of local image `image`; `None` when it is not present.
+    pub(crate) async fn image_id(&self, image: &str) -> Result<Option<String>> {
+        match self.docker.inspect_image(image).await {
+            Ok(inspected) => Ok(inspected.id),
+            Err(e) => {
+                let e = ClientError::from(e);
+                if e.is_not_found() { Ok(None) } else { Err(e) }
+            }
+        }
+    }
+
+    /// Builds image `tag` from `context` (a tar archive holding a `Dockerfile`), never
+    /// pulling, intermediate containers removed whatever happens. Returns the build's last
+    /// lines of output.
+    pub(crate) async fn build(&self, context: Vec<u8>, tag: &str) -> Result<String> {
+        let options = BuildImageOptionsBuilder::new()
+            .dockerfile("Dockerfile")
+            .t(tag)
+            .rm(true)
+            .forcerm(true)
+            .build();
+        let body = bollard::body_full(context.into());
+        let mut stream = self.docker.build_image(options, None, Some(body));
+        let mut output = String::new();
+        while let Some(info) = stream.next().await {
+            let info = info?;
+            if let Some(detail) = info.error_detail {
+                return Err(ClientError {
+                    status: None,
+                    message: format!(
+                        "{}{}",
+                        output,
+                        detail.message.unwrap_or_else(|| "the build failed".into())
+                    ),
+                });
+            }
+            if let Some(text) = info.stream {
+                // The last lines only: enough to say why a step failed.
+                output.push_str(&text);
+                let lines: Vec<&str> = output.lines().collect();
+                if lines.len() > 40 {
+                    output = lines[lines.len() - 20..].join("\n") + "\n";
+                }
+            }
+        }
+        Ok(output)
+    }
+
+    /// Removes the untagged images carrying all of `labels` (`key=value`).
+    pub(crate) async fn remove_dangling_images(&self, labels: &[String]) -> Result<()> {
+        let mut filters = label_filters(labels);
+        filters.insert("dangling".into(), vec!["true".into()]);
+        let options = ListImagesOptionsBuilder::new().filters(&filters).build();
+        for image in self.docker.list_images(Some(options)).await? {
+            let options = RemoveImageOptionsBuilder::new().force(true).build();
+            self.docker
+                .remove_image(&image.id, Some(options), None)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Pulls `image:tag`, reporting each progress event.
     pub(crate) async fn pull(
         &self,
@@ -157,6 +220,7 @@ impl Client {
             env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             cmd: spec.cmd.clone(),
             entrypoint: spec.entrypoint.clone(),
+            user: spec.user.clone(),
             exposed_ports: Some(spec.ports.iter().map(port_key).collect()),
             labels: Some(labels),
             stop_timeout: spec

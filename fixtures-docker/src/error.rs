@@ -57,6 +57,18 @@ pub enum Error {
         /// What is wrong, and how to fix it.
         problem: String,
     },
+    /// A derived image (a spec's `derive` steps) could not be built.
+    #[error(
+        "cannot build the image derived from `{image}`: {cause}; hint: check the spec's \
+         `derive` steps against the image (a step that needs the network cannot run here \
+         without a registry)"
+    )]
+    Build {
+        /// The base image reference.
+        image: String,
+        /// Why, with the build's last lines.
+        cause: String,
+    },
     /// The engine refused to create the container.
     #[error("cannot create a container from image `{image}`: {cause}")]
     Create {

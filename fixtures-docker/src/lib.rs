@@ -86,6 +86,7 @@
 mod client;
 mod client_types;
 mod container;
+mod derive;
 mod endpoint;
 mod engine;
 mod error;

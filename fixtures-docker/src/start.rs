@@ -5,6 +5,7 @@ use std::sync::Arc;
 use fixtures_core::{Scope, Setup};
 
 use crate::container::Container;
+use crate::derive;
 use crate::engine::{self, Engine};
 use crate::error::Error;
 use crate::handoff::Handoff;
@@ -121,6 +122,7 @@ pub async fn start(setup: &Setup, spec: ContainerSpec) -> Result<Container, Erro
     let (engine, info, adopted) = engine::background("container start", async move {
         let engine = first_use::engine().await?;
         pull::ensure(&engine, &spec).await?;
+        let spec = derive::ensure(&engine, spec).await?;
         reaper::ensure().await;
         let hash = spec.hash();
         let (info, adopted, held) = if reused {

@@ -5,6 +5,7 @@
 mod common;
 
 mod basics;
+mod derive;
 mod leftovers;
 mod pull;
 mod readiness;

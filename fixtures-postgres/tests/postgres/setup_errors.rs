@@ -132,3 +132,38 @@ async fn a_wrong_password_in_the_url_fails_at_once(pg_server: Lease<PgServer>) {
         started.elapsed()
     );
 }
+
+/// An image on which the data directory cannot be made once (here: the image's
+/// `/var/lib/postgresql` is not writable by `postgres`, which its root entrypoint does not
+/// mind) still works, through its own entrypoint, with one warning line.
+#[test]
+fn an_image_the_data_directory_cannot_be_made_once_for_starts_through_its_entrypoint() {
+    let base = std::env::var("FIXTURES_TEST_POSTGRES_IMAGE")
+        .unwrap_or_else(|_| "fixtures-local/postgres:15".into());
+    let image = "fixtures-local/postgres-test-readonly-home:latest";
+    let dockerfile = format!(
+        "FROM {base}\nRUN chown root:root /var/lib/postgresql && chmod 755 /var/lib/postgresql\n"
+    );
+    let mut build = std::process::Command::new("docker");
+    build
+        .args(["build", "-q", "-t", image, "-"])
+        .env("DOCKER_BUILDKIT", "0")
+        .stdin(std::process::Stdio::piped());
+    let mut child = build.spawn().expect("docker build");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), dockerfile.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success(), "building {image}");
+
+    let (ok, all) = auto_run(&[
+        ("FIXTURES_PG_BACKEND", "docker"),
+        ("FIXTURES_POSTGRES_IMAGE", image),
+    ]);
+    let _ = std::process::Command::new("docker")
+        .args(["image", "rm", "-f", image])
+        .output();
+    assert!(ok, "{all}");
+    assert!(all.contains("1 passed"), "{all}");
+    assert!(
+        all.contains("each start runs the image's entrypoint"),
+        "no warning: {all}"
+    );
+}
