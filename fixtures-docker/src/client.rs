@@ -203,6 +203,7 @@ impl Client {
             binds: (!spec.mounts.is_empty())
                 .then(|| spec.mounts.iter().map(|m| m.to_bind()).collect()),
             network_mode: spec.network.clone(),
+            auto_remove: spec.auto_remove.then_some(true),
             ..Default::default()
         };
         let networking_config = spec.network.as_ref().map(|n| NetworkingConfig {

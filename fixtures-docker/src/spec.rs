@@ -54,6 +54,7 @@ pub struct ContainerSpec {
     pub(crate) waits: Vec<WaitFor>,
     pub(crate) startup_timeout: Duration,
     pub(crate) reuse: bool,
+    pub(crate) auto_remove: bool,
 }
 
 fn strings<I, S>(args: I) -> Vec<String>
@@ -86,6 +87,7 @@ impl ContainerSpec {
             waits: Vec::new(),
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             reuse: false,
+            auto_remove: false,
         }
     }
 
@@ -238,6 +240,14 @@ impl ContainerSpec {
         self
     }
 
+    /// Lets the engine remove the container as soon as it stops by itself (its process
+    /// ended), as well as at teardown: for a container that may end on its own when the run
+    /// is gone.
+    pub fn auto_remove(mut self, yes: bool) -> Self {
+        self.auto_remove = yes;
+        self
+    }
+
     /// The first readiness condition that probes a port the spec does not expose.
     pub(crate) fn unexposed_probe(&self) -> Option<(&WaitFor, u16)> {
         self.waits.iter().find_map(|w| match w {
@@ -290,6 +300,9 @@ impl ContainerSpec {
         }
         if let Some(steps) = &self.derive {
             field("derive", &[steps]);
+        }
+        if self.auto_remove {
+            field("auto-remove", &[]);
         }
         for p in &self.ports {
             field("port", &[&p.to_string()]);
@@ -358,6 +371,7 @@ mod tests {
             base().cmd(["y", "x"]),
             base().user("postgres"),
             base().derive("RUN true"),
+            base().auto_remove(true),
             base().entrypoint(["/bin/sh"]),
             base().expose(81),
             base().tmpfs("/data", ""),

@@ -57,3 +57,22 @@ pub(crate) fn keep_ttl() -> Result<std::time::Duration, Error> {
         }),
     }
 }
+
+/// `FIXTURES_PG_IDLE_STOP`: how long a server we started may have no client at all before it
+/// stops itself (default `5s`; `off` or `0` never): what ends it when the whole run was killed
+/// at once, its watchdog included (a CI job cancelled). Whole seconds, at least 2.
+pub(crate) fn idle_stop() -> Result<u32, Error> {
+    let var = "FIXTURES_PG_IDLE_STOP";
+    match std::env::var(var) {
+        Err(_) => Ok(5),
+        Ok(v) if v.trim() == "off" || v.trim() == "0" => Ok(0),
+        Ok(v) => match fixtures_core::parse_duration(&v) {
+            Some(d) if d.as_secs() <= 86_400 => Ok(u32::try_from(d.as_secs()).unwrap_or(5).max(2)),
+            _ => Err(Error::Config {
+                setting: var.into(),
+                value: v,
+                expected: "a duration such as 5s or 1m, or off".into(),
+            }),
+        },
+    }
+}

@@ -121,6 +121,7 @@
 //! | `FIXTURES_PG_BINDIR` | folder of `initdb` and `postgres` for the local backend |
 //! | `FIXTURES_PG_DATA_ROOT` | tmpfs folder for the local backend's data (`/dev/shm/...`) |
 //! | `FIXTURES_PG_MAX_CONNECTIONS` | `max_connections` of servers we start (300) |
+//! | `FIXTURES_PG_IDLE_STOP` | a server we start stops itself after this long with no client (`5s`; `off`): nothing is left when a whole run is killed at once |
 //! | `FIXTURES_PG_POOL_MAX` | connections per test pool (4) |
 //! | `FIXTURES_PG_WARM` | clones prepared ahead for test scope (4; 0: off) |
 //! | `FIXTURES_PG_LANES` | copies of a shared database used at once (the machine's parallelism) |

@@ -88,9 +88,29 @@ fn a_step_that_cannot_run_is_a_clear_error_and_leaves_nothing() {
     );
     assert!(text.contains(&svc().image_ref()), "{text}");
     assert!(text.contains("derive"), "{text}");
-    let run = fixtures_core::run_id();
+    // The build's steps before the failing one leave no image behind (its intermediate
+    // containers are the engine's to remove).
+    let base_id = common::engine(async |d| {
+        d.inspect_image(&svc().image_ref())
+            .await
+            .unwrap()
+            .id
+            .unwrap()
+    });
+    let out = std::process::Command::new("docker")
+        .args([
+            "images",
+            "-q",
+            "--filter",
+            "dangling=true",
+            "--filter",
+            &format!("label=org.fixtures.derived-from-id={base_id}"),
+        ])
+        .output()
+        .unwrap();
+    let left = String::from_utf8_lossy(&out.stdout);
     assert!(
-        common::of_run(run).is_empty(),
-        "no container of the run left"
+        left.trim().is_empty(),
+        "images left by the failed build: {left}"
     );
 }

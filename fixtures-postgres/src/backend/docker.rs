@@ -17,13 +17,18 @@ use crate::ready::wait_ready;
 /// The Docker backend.
 pub(crate) struct Docker;
 
+/// How long a later process of the run gives the noted server to answer before asking the
+/// engine (which finds it too, if it runs: a slow answer costs an engine call, not a second
+/// server). Short: a server that stopped by itself (see `idle.rs`) does not answer at all.
+const JOIN_DEADLINE: Duration = Duration::from_millis(500);
+
 impl Driver for Docker {
     fn start<'a>(&'a self, setup: &'a Setup) -> BoxFuture<'a, Result<Started, Error>> {
         Box::pin(async move {
             // A later process of the run: the server the run's note names, when it answers
             // at once; else start (or adopt) it as the run's first process does.
             if let Some(address) = joined() {
-                match wait_ready(&address, Duration::from_secs(2)).await {
+                match wait_ready(&address, JOIN_DEADLINE).await {
                     Ok(conn) => {
                         return Ok(Started {
                             address,
@@ -59,6 +64,8 @@ pub struct PostgresImage {
     tag: String,
     password: String,
     max_connections: u32,
+    /// Seconds without a client after which the server stops itself (0: never).
+    idle_stop: u32,
 }
 
 /// The derived image's data directory, made by `initdb` once, as one archive: unpacking one
@@ -85,12 +92,25 @@ fn init_steps() -> String {
 
 /// The container's command on the derived image: the data directory unpacked, the password
 /// set in single-user mode (before the server listens), then the server itself (`$@`: its
-/// settings).
-const RUN: &str = "set -e; mkdir -m 700 \"$FIXTURES_PG_DATA\"; \
-     tar -C \"$FIXTURES_PG_DATA\" -xf \"$FIXTURES_PG_ARCHIVE\"; \
-     printf '%s\\n' \"$FIXTURES_PG_SETUP\" | \
-     postgres --single -D \"$FIXTURES_PG_DATA\" -c fsync=off postgres >/dev/null; \
-     exec postgres -D \"$FIXTURES_PG_DATA\" -c listen_addresses='*' \"$@\"";
+/// settings) — watched (see `idle.rs`) unless `FIXTURES_PG_IDLE_STOP` is 0: this shell stays
+/// the container's first process, passes the engine's stop signal on, and ends with the
+/// server; the engine then removes the container.
+fn run_script() -> String {
+    format!(
+        "set -e; D=\"$FIXTURES_PG_DATA\"; mkdir -m 700 \"$D\"; \
+         tar -C \"$D\" -xf \"$FIXTURES_PG_ARCHIVE\"; \
+         printf '%s\\n' \"$FIXTURES_PG_SETUP\" | postgres --single -D \"$D\" -c fsync=off \
+         postgres >/dev/null; \
+         if [ \"$FIXTURES_PG_IDLE_STOP\" -eq 0 ]; then \
+         exec postgres -D \"$D\" -k /tmp -c listen_addresses='*' \"$@\"; fi; \
+         {watch}\
+         postgres -D \"$D\" -k /tmp -c listen_addresses='*' \"$@\" & pm=$!; \
+         trap 'kill -INT $pm 2>/dev/null' INT TERM; set +e; \
+         FIXTURES_PG_PSQL=psql watch $pm /tmp 5432 \"$FIXTURES_PG_IDLE_STOP\" & \
+         while kill -0 $pm 2>/dev/null; do wait $pm; done",
+        watch = super::idle::WATCH
+    )
+}
 
 impl PostgresImage {
     /// The image named by `FIXTURES_POSTGRES_IMAGE`, or `postgres:15`.
@@ -105,7 +125,16 @@ impl PostgresImage {
             tag,
             password,
             max_connections,
+            idle_stop: 0,
         }
+    }
+
+    /// Stops the server by itself after `seconds` with no client session (0, the default:
+    /// never), and the container is then removed by the engine: what ends it when the whole
+    /// run was killed at once.
+    pub fn idle_stop(mut self, seconds: u32) -> PostgresImage {
+        self.idle_stop = seconds;
+        self
     }
 
     /// The server's settings for tests.
@@ -184,7 +213,15 @@ impl Image for PostgresImage {
             .env("FIXTURES_PG_DATA", DATA)
             .env("FIXTURES_PG_ARCHIVE", ARCHIVE)
             .tmpfs("/var/lib/postgresql/data", "rw,size=2g")
-            .entrypoint(["sh", "-c", RUN, "postgres"])
+            .env("FIXTURES_PG_IDLE_STOP", self.idle_stop.to_string())
+            // Gone with its server when it stops by itself.
+            .auto_remove(self.idle_stop > 0)
+            .entrypoint([
+                "sh".to_owned(),
+                "-c".into(),
+                run_script(),
+                "postgres".into(),
+            ])
             .cmd(self.settings())
     }
 }
@@ -267,7 +304,14 @@ async fn start(setup: &Setup) -> Result<Started, Error> {
     // lives in the run's folder).
     fixtures_docker::engine_ready().await?;
     let password = password()?;
-    let image = PostgresImage::from_env(password.clone(), crate::config::max_connections()?);
+    // A server kept for later runs (`FIXTURES_REUSE=1`) outlives its run on purpose.
+    let idle_stop = if fixtures_core::flag("FIXTURES_REUSE") {
+        0
+    } else {
+        crate::config::idle_stop()?
+    };
+    let image = PostgresImage::from_env(password.clone(), crate::config::max_connections()?)
+        .idle_stop(idle_stop);
     let container = match fixtures_docker::start(setup, image.spec()).await {
         Err(fixtures_docker::Error::Build { image: base, cause }) => {
             let warning = format!(

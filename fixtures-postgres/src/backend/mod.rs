@@ -13,6 +13,7 @@ use crate::error::Error;
 
 mod docker;
 mod external;
+mod idle;
 mod local;
 
 pub use docker::PostgresImage;

@@ -10,6 +10,7 @@ mod same_state;
 mod security;
 mod sessions;
 mod setup_errors;
+mod whole_run;
 
 use fixtures_postgres::{Databases, databases};
 

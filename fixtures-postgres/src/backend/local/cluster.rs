@@ -210,6 +210,7 @@ pub(super) fn start(max_connections: u32) -> Result<LocalServer, Error> {
                 step: "setting the run's password",
                 detail: e.to_string(),
             })?;
+            watch(&bins, pid.pid, &socket_dir, port, &base)?;
             return Ok(LocalServer {
                 pid,
                 port,
@@ -229,6 +230,49 @@ pub(super) fn start(max_connections: u32) -> Result<LocalServer, Error> {
         step: "starting postgres",
         detail: format!("the server did not come up; its log ends with:\n{last}"),
     })
+}
+
+/// Starts the server's watcher (see `idle.rs`): a shell loop in a process group of its own,
+/// like the server, that stops the server once it has had no client for
+/// `FIXTURES_PG_IDLE_STOP` and then removes its folder `base` — what ends it when the whole
+/// run was killed at once.
+fn watch(
+    bins: &Binaries,
+    pid: u32,
+    socket_dir: &Path,
+    port: u16,
+    base: &Path,
+) -> Result<(), Error> {
+    let grace = crate::config::idle_stop()?;
+    let psql = bins.bindir.join("psql");
+    if grace == 0 || !psql.is_file() {
+        return Ok(());
+    }
+    let script = format!(
+        "{}watch \"$1\" \"$2\" \"$3\" \"$4\"; rm -rf \"$5\"",
+        super::super::idle::WATCH
+    );
+    std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(script)
+        .arg("fixtures-pg-watch")
+        .arg(pid.to_string())
+        .arg(socket_dir)
+        .arg(port.to_string())
+        .arg(grace.to_string())
+        .arg(base)
+        .env("FIXTURES_PG_PSQL", &psql)
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Error::LocalServer {
+            step: "starting the server's watcher",
+            detail: e.to_string(),
+        })?;
+    Ok(())
 }
 
 /// Gives the run's server a password of its own (stored as md5: see `start::cheap_auth`),
