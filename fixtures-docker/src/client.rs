@@ -204,6 +204,8 @@ impl Client {
                 .then(|| spec.mounts.iter().map(|m| m.to_bind()).collect()),
             network_mode: spec.network.clone(),
             auto_remove: spec.auto_remove.then_some(true),
+            pid_mode: spec.host_pid.then(|| "host".to_owned()),
+            group_add: (!spec.groups.is_empty()).then(|| spec.groups.clone()),
             ..Default::default()
         };
         let networking_config = spec.network.as_ref().map(|n| NetworkingConfig {

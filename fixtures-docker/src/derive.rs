@@ -85,6 +85,25 @@ pub(crate) async fn ensure(engine: &Engine, spec: ContainerSpec) -> Result<Conta
     Ok(derived(spec))
 }
 
+/// Builds image `tag` from `dockerfile` unless it exists (processes of this machine take
+/// turns).
+pub(crate) async fn build_once(engine: &Engine, tag: &str, dockerfile: &str) -> Result<(), String> {
+    if engine.client.image_id(tag).await.ok().flatten().is_some() {
+        return Ok(());
+    }
+    let deadline = Instant::now() + BUILD_TIMEOUT;
+    let _turn = take_turn(tag, deadline).await?;
+    if engine.client.image_id(tag).await.ok().flatten().is_some() {
+        return Ok(());
+    }
+    let context = context(dockerfile).map_err(|e| e.to_string())?;
+    match tokio::time::timeout_at(deadline.into(), engine.client.build(context, tag)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("not built within {BUILD_TIMEOUT:?}")),
+    }
+}
+
 /// `fixtures-derived:<digest>`: one name per base image id and steps.
 fn derived_tag(base_id: &str, steps: &str) -> String {
     let mut h = Sha256::new();

@@ -51,7 +51,11 @@
 //! - Normal teardown goes through the fixtures core (also at exit and on SIGINT/SIGTERM).
 //! - The first container of a run starts a *reaper*: the test binary again, detached, which
 //!   waits for the run's owner to die and removes the run's containers and networks — also
-//!   after `kill -9`, within a second or so.
+//!   after `kill -9`, within a second or so. With an engine on this machine's socket, the run
+//!   also gets a reaper *in the engine* (as testcontainers' Ryuk): the same binary run by the
+//!   engine from an empty image (`fixtures-derived:empty`, built once), outside the run's
+//!   process tree, so that a run killed whole — a CI job cancelled, watchdog included — still
+//!   leaves nothing (measured: gone 5.5 s after the kill).
 //! - The first use of the engine in a process *sweeps* leftovers of dead runs: runs of this
 //!   machine whose owner is gone, and anything past its expiry. A remote engine may serve
 //!   several machines: pids are only judged for resources made on this machine.
@@ -89,6 +93,7 @@ mod container;
 mod derive;
 mod endpoint;
 mod engine;
+mod engine_reaper;
 mod error;
 mod first_use;
 mod handoff;

@@ -11,8 +11,8 @@ use crate::first_use;
 use crate::handoff::Handoff;
 use crate::labels::{self, Origin};
 use crate::naming::{sanitize, short_hash};
-use crate::reaper;
 use crate::shared::{self, Slot, run_is_over};
+use crate::{engine_reaper, reaper};
 
 /// A network made by [`network`]: give its name to [`ContainerSpec::network`].
 ///
@@ -125,6 +125,7 @@ pub async fn network(setup: &Setup, name_hint: &str) -> Result<Network, Error> {
     engine::background("network creation", async move {
         let engine = first_use::engine().await?;
         reaper::ensure().await;
+        engine_reaper::spawn(&engine);
         let failed = |cause: String| Error::Network {
             operation: "create",
             network: name.clone(),

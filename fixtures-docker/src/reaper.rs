@@ -58,7 +58,7 @@ pub(crate) async fn ensure() {
 }
 
 /// The watchdog's work once the run's owner is gone (runs in the watchdog process).
-fn cleanup(watch: &Watch) {
+pub(crate) fn cleanup(watch: &Watch) {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -55,6 +55,10 @@ pub struct ContainerSpec {
     pub(crate) startup_timeout: Duration,
     pub(crate) reuse: bool,
     pub(crate) auto_remove: bool,
+    /// In the host's process namespace (the crate's own reaper container only).
+    pub(crate) host_pid: bool,
+    /// Supplementary groups (the crate's own reaper container only).
+    pub(crate) groups: Vec<String>,
 }
 
 fn strings<I, S>(args: I) -> Vec<String>
@@ -88,6 +92,8 @@ impl ContainerSpec {
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             reuse: false,
             auto_remove: false,
+            host_pid: false,
+            groups: Vec::new(),
         }
     }
 

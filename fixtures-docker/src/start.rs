@@ -13,7 +13,7 @@ use crate::labels::{self, Origin};
 use crate::naming::unique_name;
 use crate::shared::{self, Slot};
 use crate::spec::ContainerSpec;
-use crate::{first_use, launch, pull, reaper, reuse};
+use crate::{engine_reaper, first_use, launch, pull, reaper, reuse};
 
 /// What a fixture instance holds, and gives back at its teardown.
 enum Held {
@@ -124,6 +124,7 @@ pub async fn start(setup: &Setup, spec: ContainerSpec) -> Result<Container, Erro
         pull::ensure(&engine, &spec).await?;
         let spec = derive::ensure(&engine, spec).await?;
         reaper::ensure().await;
+        engine_reaper::spawn(&engine);
         let hash = spec.hash();
         let (info, adopted, held) = if reused {
             let (info, adopted) = reuse::acquire(&engine, &spec, &origin).await?;

@@ -58,6 +58,32 @@ impl RunOutcome {
     }
 }
 
+/// The watchdogs of run `run` that a CI job's cancellation reaches: processes of this
+/// process's cgroup (not the engine's containers) with `FIXTURES_RUN_ID=run` and a
+/// `FIXTURES_ROLE` in their environment.
+fn watchdogs_of(run: &str) -> Vec<i32> {
+    let want = format!("FIXTURES_RUN_ID={run}");
+    let cgroup = |dir: &std::path::Path| std::fs::read_to_string(dir.join("cgroup")).ok();
+    let ours = cgroup(std::path::Path::new("/proc/self"));
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            if cgroup(&e.path()) != ours {
+                return None;
+            }
+            let env = std::fs::read(e.path().join("environ")).ok()?;
+            let env = String::from_utf8_lossy(&env);
+            let vars: Vec<&str> = env.split('\0').collect();
+            (vars.contains(&want.as_str()) && vars.iter().any(|v| v.starts_with("FIXTURES_ROLE=")))
+                .then_some(pid)
+        })
+        .collect()
+}
+
 /// Removes ANSI colour sequences.
 pub fn strip_ansi(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
@@ -79,8 +105,9 @@ pub fn strip_ansi(line: &str) -> String {
     out
 }
 
-/// Runs `cmd` in a new process group; sends `signal` to the whole group at `trigger`; kills the
-/// group with SIGKILL when it has not exited after `limit`.
+/// Runs `cmd` in a new process group; sends `signal` to the whole group at `trigger` — with
+/// `whole_run`, first to that run's watchdogs too (detached, outside the group), as when a CI
+/// job is cancelled; kills the group with SIGKILL when it has not exited after `limit`.
 ///
 /// # Errors
 ///
@@ -90,6 +117,7 @@ pub fn run_and_signal(
     trigger: &Trigger,
     signal: i32,
     limit: Duration,
+    whole_run: Option<&str>,
 ) -> std::io::Result<RunOutcome> {
     use std::os::unix::process::CommandExt;
     cmd.stdin(Stdio::null())
@@ -148,6 +176,12 @@ pub fn run_and_signal(
             && !signalled
             && Instant::now() >= at
         {
+            if let Some(run) = whole_run {
+                for pid in watchdogs_of(run) {
+                    // SAFETY: kill(2) on a watchdog of our own child's run.
+                    unsafe { libc::kill(pid, signal) };
+                }
+            }
             // SAFETY: kill(2) on our own child's process group; no memory is involved.
             unsafe { libc::kill(-pgid, signal) };
             signalled = true;
@@ -214,7 +248,8 @@ mod tests {
             needle: "ready".into(),
             delay: Duration::ZERO,
         };
-        let out = run_and_signal(cmd, &trigger, libc::SIGTERM, Duration::from_secs(10)).unwrap();
+        let out =
+            run_and_signal(cmd, &trigger, libc::SIGTERM, Duration::from_secs(10), None).unwrap();
         assert!(out.signalled);
         assert_eq!(out.describe(), "signal 15");
         assert!(out.elapsed < Duration::from_secs(5));

@@ -136,6 +136,13 @@ pub enum Fault {
     },
     /// `DOCKER_HOST` points at nothing: the run must fail fast, with a clear error.
     EngineUnreachable,
+    /// The whole run SIGKILLed at once at a phase, its watchdogs included (a CI job
+    /// cancelled): no process of ours is left to clean up, so its servers must go by
+    /// themselves.
+    WholeRun {
+        /// When.
+        phase: Phase,
+    },
 }
 
 /// The victims' ways of ending.
@@ -181,6 +188,7 @@ impl Fault {
                 format!("nextest timeout (grace {grace_secs}s)")
             }
             Fault::EngineUnreachable => "engine unreachable".into(),
+            Fault::WholeRun { phase } => format!("SIGKILL-whole@{}", phase.name()),
         }
     }
 }
@@ -200,7 +208,7 @@ impl Scenario {
     /// Whether the combination makes sense (a container phase on the local backend does not).
     pub fn applies(&self) -> bool {
         match self.fault {
-            Fault::Signal { phase, .. } => {
+            Fault::Signal { phase, .. } | Fault::WholeRun { phase } => {
                 phase == Phase::Random || phase.needle(self.backend).is_some()
             }
             Fault::NextestTimeout { .. } => self.runner == Runner::Nextest,
@@ -368,17 +376,17 @@ pub fn execute(
     rng: &mut Rng,
 ) -> std::io::Result<Judged> {
     let limit = Duration::from_secs(120);
+    let at_phase = |phase: Phase, rng: &mut Rng| match phase.needle(scenario.backend) {
+        Some(needle) => Trigger::Phase {
+            needle: needle.into(),
+            delay: Duration::from_millis(rng.below(40)),
+        },
+        None => Trigger::After(Duration::from_millis(rng.below(6000))),
+    };
     let (filter, trigger, signal) = match scenario.fault {
-        Fault::Signal { signal, phase } => {
-            let trigger = match phase.needle(scenario.backend) {
-                Some(needle) => Trigger::Phase {
-                    needle: needle.into(),
-                    delay: Duration::from_millis(rng.below(40)),
-                },
-                None => Trigger::After(Duration::from_millis(rng.below(6000))),
-            };
-            (AppFilter::Suite, trigger, signal)
-        }
+        Fault::Signal { signal, phase } => (AppFilter::Suite, at_phase(phase, rng), signal),
+        Fault::WholeRun { phase } => (AppFilter::Suite, at_phase(phase, rng), libc::SIGKILL),
+
         Fault::Victim(v) => (AppFilter::Victim(v.test()), Trigger::Never, 0),
         Fault::NextestTimeout { .. } => (AppFilter::Victim("hangs"), Trigger::Never, 0),
         Fault::EngineUnreachable => (AppFilter::Next, Trigger::Never, 0),
@@ -387,7 +395,8 @@ pub fn execute(
     if scenario.fault == Fault::EngineUnreachable {
         cmd.env("DOCKER_HOST", "tcp://127.0.0.1:9");
     }
-    let outcome = run_and_signal(cmd, &trigger, signal, limit)?;
+    let whole_run = matches!(scenario.fault, Fault::WholeRun { .. }).then_some(run_id);
+    let outcome = run_and_signal(cmd, &trigger, signal, limit, whole_run)?;
     let (after_wait, settle) = Leftovers::settle(run_id, Duration::from_secs(10));
 
     let check = match scenario.fault {
@@ -403,6 +412,22 @@ pub fn execute(
                 ),
             ))
         }
+        Fault::WholeRun { .. } => {
+            // Nothing of the run can remove its folder of notes (the next run's sweep does);
+            // everything else must have gone by itself.
+            let w = &after_wait;
+            let servers =
+                w.containers.len() + w.networks.len() + w.servers.len() + w.data_dirs.len();
+            let left = servers + w.processes.len();
+            Some((
+                left == 0,
+                format!(
+                    "{left} containers, networks, servers, data directories or processes left \
+                     10 s after the kill (settled in {:.1}s)",
+                    settle.as_secs_f64()
+                ),
+            ))
+        }
         _ => None,
     };
 
@@ -413,10 +438,13 @@ pub fn execute(
         ..*scenario
     };
     let next = base_command(env, &next_scenario, &next_id, AppFilter::Next);
-    let next_outcome = run_and_signal(next, &Trigger::Never, 0, limit)?;
+    let next_outcome = run_and_signal(next, &Trigger::Never, 0, limit, None)?;
     let (next_left, _) = Leftovers::settle(&next_id, Duration::from_secs(10));
     let after_next = Leftovers::of_run(run_id);
-    let delivered = !matches!(scenario.fault, Fault::Signal { .. }) || outcome.signalled;
+    let delivered = !matches!(
+        scenario.fault,
+        Fault::Signal { .. } | Fault::WholeRun { .. }
+    ) || outcome.signalled;
     Ok(Judged {
         scenario: *scenario,
         run_id: run_id.to_owned(),

@@ -42,12 +42,11 @@ fn child_holds_containers_until_killed() {
     std::thread::sleep(Duration::from_secs(120));
 }
 
-#[test]
-fn kill_9_leaves_nothing_behind() {
-    let run_id = format!("kill9-{}", std::process::id());
-    let ready = common::scratch("kill9-ready");
+/// A child run `run_id` holding a suite and a test container (and a network), once ready.
+fn doomed_child(run_id: &str) -> std::process::Child {
+    let ready = common::scratch(&format!("{run_id}-ready"));
     let mut cmd = child("leftovers::child_holds_containers_until_killed");
-    cmd.env("FIXTURES_RUN_ID", &run_id)
+    cmd.env("FIXTURES_RUN_ID", run_id)
         .env("FIXTURES_DOCKER_READY_FILE", &ready);
     let mut process = cmd.spawn().unwrap();
     let started = common::wait_until(Duration::from_secs(90), || ready.exists());
@@ -58,6 +57,13 @@ fn kill_9_leaves_nothing_behind() {
             text(&process.wait_with_output().unwrap())
         );
     }
+    process
+}
+
+#[test]
+fn kill_9_leaves_nothing_behind() {
+    let run_id = format!("kill9-{}", std::process::id());
+    let mut process = doomed_child(&run_id);
     let labels = [format!("org.fixtures.run-id={run_id}")];
     assert_eq!(
         common::of_run(&run_id).len(),
@@ -76,6 +82,80 @@ fn kill_9_leaves_nothing_behind() {
         killed.elapsed()
     );
     assert!(gone, "left: {:?}", common::of_run(&run_id));
+}
+
+/// The run's processes a CI job's cancellation reaches: those of this process's cgroup (not
+/// the engine's containers) with `FIXTURES_RUN_ID=run` and a watchdog role.
+fn watchdogs_of(run: &str) -> Vec<i32> {
+    let want = format!("FIXTURES_RUN_ID={run}");
+    let ours = std::fs::read_to_string("/proc/self/cgroup").ok();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if std::fs::read_to_string(entry.path().join("cgroup")).ok() != ours {
+            continue;
+        }
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
+        if vars.contains(&want.as_bytes()) && vars.iter().any(|v| v.starts_with(b"FIXTURES_ROLE="))
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+#[test]
+fn a_run_killed_whole_watchdog_included_leaves_nothing_behind() {
+    let run_id = format!("killall-{}", std::process::id());
+    let mut process = doomed_child(&run_id);
+    let labels = [format!("org.fixtures.run-id={run_id}")];
+    assert_eq!(common::of_run(&run_id).len(), 2);
+    // The reaper in the engine is started off the first container's path, and waits.
+    let reaper = [format!("org.fixtures.reaper-of={run_id}")];
+    let waiting = common::wait_until(Duration::from_secs(10), || {
+        common::containers(&reaper)
+            .iter()
+            .any(|c| c.state == "running")
+    });
+    if !waiting {
+        // Ended as a normal kill: the run's own watchdog removes what it holds.
+        let _ = process.kill();
+        let _ = process.wait();
+        panic!("no reaper container running");
+    }
+    // Everything of the run a CI job's cancellation reaches, at once: its watchdogs (first,
+    // so that none sees the test process die and cleans up), then the test process.
+    let watchdogs = watchdogs_of(&run_id);
+    assert!(!watchdogs.is_empty(), "no watchdog to kill");
+    for pid in watchdogs {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+    process.kill().unwrap();
+    let _ = process.wait();
+    let killed = Instant::now();
+    let gone = common::wait_until(Duration::from_secs(10), || {
+        common::of_run(&run_id).is_empty()
+            && common::networks(&labels).is_empty()
+            && common::containers(&reaper).is_empty()
+    });
+    eprintln!(
+        "MEASURE after the whole run's kill, all gone after {:?}",
+        killed.elapsed()
+    );
+    assert!(
+        gone,
+        "left: {:?} {:?} reaper {:?}",
+        common::of_run(&run_id),
+        common::networks(&labels),
+        common::containers(&reaper)
+    );
 }
 
 // ------------------------------------------------------------------------------- sweep --

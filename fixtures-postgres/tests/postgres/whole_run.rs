@@ -21,14 +21,20 @@ async fn hold_the_server(pg_server: Lease<PgServer>) {
     tokio::time::sleep(Duration::from_secs(120)).await;
 }
 
-/// The pids whose environment holds `FIXTURES_RUN_ID=run` and (with `role`) a watchdog role.
+/// The pids whose environment holds `FIXTURES_RUN_ID=run` and (with `role`) a watchdog role,
+/// in this process's cgroup: what a CI job's cancellation reaches (not the engine's
+/// containers).
 fn processes_of(run: &str, role: bool) -> Vec<i32> {
     let want = format!("FIXTURES_RUN_ID={run}");
+    let ours = std::fs::read_to_string("/proc/self/cgroup").ok();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
+        if std::fs::read_to_string(entry.path().join("cgroup")).ok() != ours {
+            continue;
+        }
         let Ok(env) = std::fs::read(entry.path().join("environ")) else {
             continue;
         };

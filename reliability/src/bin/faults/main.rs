@@ -106,6 +106,9 @@ fn all_scenarios() -> Vec<Scenario> {
     faults.push(Fault::NextestTimeout { grace_secs: 2 });
     faults.push(Fault::NextestTimeout { grace_secs: 0 });
     faults.push(Fault::EngineUnreachable);
+    for phase in Phase::ALL {
+        faults.push(Fault::WholeRun { phase });
+    }
     let mut out = Vec::new();
     for runner in [Runner::Cargo, Runner::Nextest] {
         for backend in [Backend::Docker, Backend::Local] {
@@ -173,6 +176,18 @@ fn quick_scenarios(rng: &mut Rng) -> Vec<Scenario> {
         runner: Runner::Cargo,
         backend: Backend::Docker,
     });
+    for (runner, backend) in [
+        (Runner::Nextest, Backend::Docker),
+        (Runner::Cargo, Backend::Local),
+    ] {
+        out.push(Scenario {
+            fault: Fault::WholeRun {
+                phase: Phase::Random,
+            },
+            runner,
+            backend,
+        });
+    }
     out
 }
 
