@@ -7,9 +7,13 @@
 #   $FIXTURES_TEST_SVC_IMAGE (default fixtures-local/testsvc:latest)
 #       tools/testsvc built with cargo, plus the shared libraries it links.
 #
-# Usage: scripts/build-images.sh [--force] [postgres] [testsvc]
-#   With no image named, both are built. An image that already exists is kept
-#   unless --force is given, or its recipe / binary checksum label is stale.
+#   fixtures-local/postgres:13 and fixtures-local/postgres:17 (asked for by name:
+#       postgres13, postgres17): the same recipe on bullseye's postgresql-13 and
+#       trixie's postgresql-17, for runs against other server versions.
+#
+# Usage: scripts/build-images.sh [--force] [postgres] [testsvc] [postgres13] [postgres17]
+#   With no image named, the first two are built. An image that already exists is
+#   kept unless --force is given, or its recipe / binary checksum label is stale.
 #
 # Exit codes: 0 ok, 1 build failure, 2 Docker unavailable, 64 bad usage.
 # See scripts/README.md.
@@ -29,16 +33,18 @@ die() { log "ERROR: $*"; exit 1; }
 force=0
 want_pg=0
 want_svc=0
+other_majors=()
 for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
     postgres) want_pg=1 ;;
     testsvc) want_svc=1 ;;
+    postgres13|postgres17) other_majors+=("${arg#postgres}") ;;
     -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
-    *) log "unknown argument: $arg (usage: $0 [--force] [postgres] [testsvc])"; exit 64 ;;
+    *) log "unknown argument: $arg (usage: $0 [--force] [postgres] [testsvc] [postgres13] [postgres17])"; exit 64 ;;
   esac
 done
-if [ "$want_pg$want_svc" = 00 ]; then want_pg=1; want_svc=1; fi
+if [ "$want_pg$want_svc" = 00 ] && [ "${#other_majors[@]}" = 0 ]; then want_pg=1; want_svc=1; fi
 
 command -v docker >/dev/null 2>&1 || { log "docker CLI not found: cannot build images"; exit 2; }
 if ! docker info >/dev/null 2>&1; then
@@ -369,4 +375,15 @@ build_testsvc() {
 
 if [ "$want_svc" = 1 ]; then build_testsvc; fi
 if [ "$want_pg" = 1 ]; then build_postgres; fi
+# Other server versions: the same recipe on the Debian release that ships each.
+for major in "${other_majors[@]}"; do
+  case "$major" in
+    13) SUITE=bullseye ;;
+    17) SUITE=trixie ;;
+  esac
+  PG_MAJOR=$major
+  PG_IMAGE="fixtures-local/postgres:$major"
+  PG_PATH="/usr/lib/postgresql/$PG_MAJOR/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+  build_postgres
+done
 log "done"

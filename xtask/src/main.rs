@@ -18,6 +18,7 @@ mod consumer;
 mod reliability;
 mod report;
 mod setup;
+mod versions;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -28,9 +29,10 @@ fn main() -> ExitCode {
         "test" => test(),
         "bench" => bench::run(),
         "reliability" => reliability::run(),
+        "versions" => versions(),
         _ => Err(
             "usage: cargo xtask demo | test | bench [--quick] [--reps N] | reliability \
-                  [--quick | --full | --load] [--record] [--seed N]"
+                  [--quick | --full | --load] [--record] [--seed N] | versions"
                 .to_owned(),
         ),
     };
@@ -105,6 +107,15 @@ fn demo() -> Result {
     Ok(())
 }
 
+/// `fixtures-postgres`'s tests against Postgres 13 and 17 alone (part of `test`).
+fn versions() -> Result {
+    setup::require_docker()?;
+    let mut env = setup::test_images();
+    env.push(("FIXTURES_REQUIRE_DOCKER", "1".into()));
+    env.push(("FIXTURES_PG_BACKEND", "docker".into()));
+    versions::run_all(&env)
+}
+
 fn test() -> Result {
     setup::require_docker()?;
     setup::nextest()?;
@@ -142,6 +153,9 @@ fn test() -> Result {
     // A user's crate outside the workspace: every scope starts each test from the template.
     consumer::run(&with_backend("docker"))?;
     consumer::run_adopters(&[with_backend("docker"), with_backend("local")])?;
+    setup::assert_nothing_left()?;
+    // The Postgres suites against the other server versions (13 and 17).
+    versions::run_all(&with_backend("docker"))?;
     setup::assert_nothing_left()?;
     real_nextest_markers()?;
     run(&mut cargo(&[

@@ -55,6 +55,15 @@ async fn report_template_origin(#[from(crate::pg::test_scope::db)] db: Lease<Tes
     println!("TEMPLATE-ORIGIN={}", origin(&db).await);
 }
 
+/// Prints the version of the server the run got (run by `cargo xtask test` against each
+/// server version, to check that the suite ran on the one it asked for).
+#[rstest]
+#[ignore = "run by cargo xtask test against each server version"]
+#[tokio::test]
+async fn report_server_version(pg_server: Lease<PgServer>) {
+    println!("SERVER-VERSION={}", pg_server.version());
+}
+
 /// Prints the URL of this run's server, password included (run as a child by
 /// `security::a_password_seen_once_opens_no_later_runs_server`).
 #[rstest]
