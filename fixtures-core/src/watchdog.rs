@@ -108,7 +108,9 @@ pub fn run_owner() -> ProcessRef {
             // orphan would see pid 1 and take init for its run's owner.
             let ppid = PARENT_AT_START.load(std::sync::atomic::Ordering::Relaxed);
             return match ProcessRef::of(ppid) {
-                Some(parent) if ppid > 1 => parent,
+                // pid 1 is the runner itself when it is the first process of a PID namespace
+                // (a CI job's container running `cargo nextest`: cargo execs nextest).
+                Some(parent) if ppid > 1 || is_nextest(ppid) => parent,
                 // Orphaned before it could look: the runner is gone, and so is the run.
                 _ => ProcessRef {
                     pid: u32::MAX,
@@ -118,6 +120,12 @@ pub fn run_owner() -> ProcessRef {
         }
         ProcessRef::current()
     })
+}
+
+/// Whether process `pid` is nextest's runner (its command name).
+fn is_nextest(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|comm| comm.trim() == "cargo-nextest")
 }
 
 static PARENT_AT_START: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -143,17 +151,25 @@ fn sweep_runs() {
         if entry.file_name() == crate::identity::run_id() {
             continue;
         }
-        let owner = std::fs::read_to_string(dir.join("owner"))
-            .ok()
-            .and_then(|t| ProcessRef::parse(&t));
-        let stale = match owner {
-            Some(o) => !o.is_alive(),
-            // No owner recorded: only when old (its run may be writing it right now).
-            None => std::fs::metadata(&dir)
+        let text = std::fs::read_to_string(dir.join("owner")).unwrap_or_default();
+        let mut lines = text.lines();
+        let owner = lines.next().and_then(ProcessRef::parse);
+        // Recorded in another PID namespace (a CI job's container sharing this folder): its
+        // pid means nothing here; only a day's age says the run is over.
+        let elsewhere = lines
+            .next()
+            .is_some_and(|ns| ns.trim() != ProcessRef::namespace());
+        let age = || {
+            std::fs::metadata(&dir)
                 .and_then(|m| m.modified())
                 .ok()
                 .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > Duration::from_secs(600)),
+        };
+        let stale = match owner {
+            Some(_) if elsewhere => age().is_some_and(|a| a > Duration::from_secs(24 * 3600)),
+            Some(o) => !o.is_alive(),
+            // No owner recorded: only when old (its run may be writing it right now).
+            None => age().is_some_and(|a| a > Duration::from_secs(600)),
         };
         if stale {
             let _ = std::fs::remove_dir_all(&dir);
@@ -224,7 +240,11 @@ pub fn run_dir() -> std::io::Result<PathBuf> {
     crate::private::ensure(&dir, false)?;
     let owner = dir.join("owner");
     if !owner.exists() {
-        std::fs::write(&owner, run_owner().to_string())?;
+        // The owner, and the PID namespace its pid belongs to.
+        std::fs::write(
+            &owner,
+            format!("{}\n{}\n", run_owner(), ProcessRef::namespace()),
+        )?;
     }
     Ok(dir)
 }

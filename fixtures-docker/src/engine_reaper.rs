@@ -60,12 +60,24 @@ async fn ensure(engine: &Engine) {
     let Endpoint::Unix { path } = &engine.endpoint else {
         return;
     };
+    // It reads the run owner's pid in the host's process namespace: a run in a namespace of
+    // its own (a CI job's container) has pids that mean nothing there.
+    if !in_the_hosts_pid_namespace() {
+        tracing::debug!("no reaper in the engine: this run has a PID namespace of its own");
+        return;
+    }
     if let Err(e) = start(engine, path).await {
         tracing::warn!(
             "no reaper in the engine ({e}): if the whole run is killed at once, its containers \
              wait for the next run's sweep"
         );
     }
+}
+
+/// Whether this process is in the kernel's initial PID namespace (its inode is fixed:
+/// `PROC_PID_INIT_INO`), the one a container with `--pid=host` shares.
+fn in_the_hosts_pid_namespace() -> bool {
+    std::fs::read_link("/proc/self/ns/pid").is_ok_and(|l| l.to_string_lossy() == "pid:[4026531836]")
 }
 
 async fn start(engine: &Engine, socket: &str) -> Result<(), String> {

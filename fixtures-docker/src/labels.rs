@@ -21,6 +21,8 @@ pub(crate) const RUN_OWNER: &str = "org.fixtures.run-owner";
 pub(crate) const MACHINE: &str = "org.fixtures.machine";
 /// That machine's boot: a pid from an earlier boot is dead.
 pub(crate) const BOOT: &str = "org.fixtures.boot";
+/// Label: the PID namespace the owners' pids belong to (`<boot>/<namespace inode>`).
+pub(crate) const PID_NAMESPACE: &str = "org.fixtures.pid-namespace";
 /// Unix seconds of creation.
 pub(crate) const CREATED_AT: &str = "org.fixtures.created-at";
 /// Unix seconds after which any sweep may remove it.
@@ -50,6 +52,8 @@ pub(crate) fn now() -> u64 {
 pub(crate) struct Machine {
     pub(crate) id: String,
     pub(crate) boot: String,
+    /// The PID namespace pids are read in (a CI job's container has its own).
+    pub(crate) pid_namespace: String,
 }
 
 impl Machine {
@@ -69,6 +73,7 @@ impl Machine {
                     .or_else(|| read("/proc/sys/kernel/hostname"))
                     .unwrap_or_else(|| "unknown".to_owned()),
                 boot: read("/proc/sys/kernel/random/boot_id").unwrap_or_default(),
+                pid_namespace: ProcessRef::namespace().to_owned(),
             }
         })
     }
@@ -115,6 +120,7 @@ impl Origin {
         put(RUN_OWNER, self.run_owner.to_string());
         put(MACHINE, machine.id.clone());
         put(BOOT, machine.boot.clone());
+        put(PID_NAMESPACE, machine.pid_namespace.clone());
         put(CREATED_AT, created.to_string());
         put(EXPIRES_AT, (created + lifetime.as_secs()).to_string());
         put(SPEC_HASH, key.to_owned());
@@ -135,6 +141,7 @@ pub(crate) struct Parsed {
     pub(crate) run_owner: Option<ProcessRef>,
     pub(crate) machine: Option<String>,
     pub(crate) boot: Option<String>,
+    pub(crate) pid_namespace: Option<String>,
     pub(crate) expires_at: Option<u64>,
     pub(crate) reuse: bool,
 }
@@ -149,6 +156,7 @@ impl Parsed {
             run_owner: get(RUN_OWNER).and_then(ProcessRef::parse),
             machine: get(MACHINE).map(str::to_owned),
             boot: get(BOOT).map(str::to_owned),
+            pid_namespace: get(PID_NAMESPACE).map(str::to_owned),
             expires_at: get(EXPIRES_AT).and_then(|v| v.trim().parse().ok()),
             reuse: get(REUSE) == Some("true"),
         }

@@ -48,6 +48,14 @@ pub(crate) fn judge(
     if parsed.boot.as_deref() != Some(here.boot.as_str()) {
         return Verdict::Remove("its run is from an earlier boot of this machine");
     }
+    if parsed
+        .pid_namespace
+        .as_deref()
+        .is_some_and(|ns| ns != here.pid_namespace)
+    {
+        // A run of another PID namespace (a CI job's container): its pids mean nothing here.
+        return Verdict::Keep;
+    }
     match &parsed.run_owner {
         Some(owner) if !alive(owner) => Verdict::Remove("its run's owner is gone"),
         _ => Verdict::Keep,
@@ -120,6 +128,7 @@ mod tests {
         Machine {
             id: "m1".into(),
             boot: "b1".into(),
+            pid_namespace: "b1/ns1".into(),
         }
     }
 
@@ -130,6 +139,7 @@ mod tests {
             run_owner: Some(owner),
             machine: Some("m1".into()),
             boot: Some("b1".into()),
+            pid_namespace: Some("b1/ns1".into()),
             expires_at: Some(NOW + 3600),
             reuse: false,
         }
@@ -168,6 +178,20 @@ mod tests {
         assert_eq!(judge_it(&p, "c"), Verdict::Keep);
         p.expires_at = Some(NOW - 1);
         assert!(matches!(judge_it(&p, "c"), Verdict::Remove(_)));
+    }
+
+    #[test]
+    fn a_run_of_another_pid_namespace_is_judged_by_expiry_only() {
+        // Its owner's pid, read here, names another process or none.
+        let mut p = ours("other", DEAD);
+        p.pid_namespace = Some("b1/ns2".into());
+        assert_eq!(judge_it(&p, "c"), Verdict::Keep);
+        p.expires_at = Some(NOW - 1);
+        assert!(matches!(judge_it(&p, "c"), Verdict::Remove(_)));
+        // Made before the label existed: judged as before.
+        let mut old = ours("other", DEAD);
+        old.pid_namespace = None;
+        assert!(matches!(judge_it(&old, "c"), Verdict::Remove(_)));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 mod bench;
 mod consumer;
+mod partitions;
 mod reliability;
 mod report;
 mod setup;
@@ -30,9 +31,10 @@ fn main() -> ExitCode {
         "bench" => bench::run(),
         "reliability" => reliability::run(),
         "versions" => versions(),
+        "partitions" => partitions(),
         _ => Err(
             "usage: cargo xtask demo | test | bench [--quick] [--reps N] | reliability \
-                  [--quick | --full | --load] [--record] [--seed N] | versions"
+                  [--quick | --full | --load] [--record] [--seed N] | versions | partitions"
                 .to_owned(),
         ),
     };
@@ -116,6 +118,15 @@ fn versions() -> Result {
     versions::run_all(&env)
 }
 
+/// Two nextest partitions at once on one shared server (part of `test`).
+fn partitions() -> Result {
+    setup::require_docker()?;
+    setup::nextest()?;
+    let mut env = setup::test_images();
+    env.push(("FIXTURES_REQUIRE_DOCKER", "1".into()));
+    partitions::run(&env)
+}
+
 fn test() -> Result {
     setup::require_docker()?;
     setup::nextest()?;
@@ -153,6 +164,9 @@ fn test() -> Result {
     // A user's crate outside the workspace: every scope starts each test from the template.
     consumer::run(&with_backend("docker"))?;
     consumer::run_adopters(&[with_backend("docker"), with_backend("local")])?;
+    setup::assert_nothing_left()?;
+    // Two nextest partitions at once, one in a PID namespace of its own, on one shared server.
+    partitions::run(&with_backend("docker"))?;
     setup::assert_nothing_left()?;
     // The Postgres suites against the other server versions (13 and 17).
     versions::run_all(&with_backend("docker"))?;
