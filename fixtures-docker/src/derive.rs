@@ -27,7 +27,10 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The spec to create: `spec` itself, or — when it has derivation steps — the same spec on
 /// its derived image (built now if this is the first use of these steps on this base image).
-pub(crate) async fn ensure(engine: &Engine, spec: ContainerSpec) -> Result<ContainerSpec, Error> {
+pub(crate) async fn ensure(
+    engine: &Engine,
+    mut spec: ContainerSpec,
+) -> Result<ContainerSpec, Error> {
     let Some(steps) = spec.derive.clone() else {
         return Ok(spec);
     };
@@ -43,65 +46,58 @@ pub(crate) async fn ensure(engine: &Engine, spec: ContainerSpec) -> Result<Conta
         .map_err(|e| failed(e.to_string()))?
         .ok_or_else(|| failed("the base image is not present".into()))?;
     let tag = derived_tag(&base_id, &steps);
-    let derived = |mut spec: ContainerSpec| {
-        let (image, tag) = split_reference(&tag);
-        spec.image = image;
-        spec.tag = tag;
-        spec
-    };
-    if engine.client.image_id(&tag).await.ok().flatten().is_some() {
-        return Ok(derived(spec));
-    }
-    let deadline = Instant::now() + BUILD_TIMEOUT;
-    let _turn = take_turn(&tag, deadline).await.map_err(failed)?;
-    // Another process may have built it while this one waited.
-    if engine.client.image_id(&tag).await.ok().flatten().is_none() {
-        let started = Instant::now();
-        tracing::info!(base = %base, image = %tag, "building the derived image (once per base image)");
-        let labels = [
-            (LABEL, "true"),
-            ("org.fixtures.derived-from", &base),
-            (FROM_ID, &base_id),
-        ];
-        let context =
-            context(&dockerfile(&base_id, &labels, &steps)).map_err(|e| failed(e.to_string()))?;
-        let build = engine.client.build(context, &tag);
-        let outcome = match tokio::time::timeout_at(deadline.into(), build).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(failed(e.to_string())),
-            Err(_) => Err(failed(format!("not built within {BUILD_TIMEOUT:?}"))),
-        };
-        if let Err(e) = outcome {
-            // The steps before the failed one left images of their own (the builder's cache):
-            // they carry the labels, being after the `LABEL` line.
-            let leftovers = [format!("{FROM_ID}={base_id}")];
-            if let Err(removal) = engine.client.remove_dangling_images(&leftovers).await {
-                tracing::warn!("removing a failed build's images: {removal}");
-            }
-            return Err(e);
-        }
-        tracing::info!(image = %tag, took = ?started.elapsed(), "derived image built");
-    }
-    Ok(derived(spec))
+    let labels = [
+        (LABEL, "true"),
+        ("org.fixtures.derived-from", &base),
+        (FROM_ID, &base_id),
+    ];
+    let dockerfile = dockerfile(&base_id, &labels, &steps);
+    // A failed build's earlier steps leave images carrying the labels (the `LABEL` line comes
+    // first): those are removed.
+    let leftovers = [format!("{FROM_ID}={base_id}")];
+    build_once(engine, &tag, &dockerfile, &leftovers)
+        .await
+        .map_err(failed)?;
+    (spec.image, spec.tag) = split_reference(&tag);
+    Ok(spec)
 }
 
 /// Builds image `tag` from `dockerfile` unless it exists (processes of this machine take
-/// turns).
-pub(crate) async fn build_once(engine: &Engine, tag: &str, dockerfile: &str) -> Result<(), String> {
+/// turns); after a failed build, removes the untagged images carrying the `leftovers` labels.
+pub(crate) async fn build_once(
+    engine: &Engine,
+    tag: &str,
+    dockerfile: &str,
+    leftovers: &[String],
+) -> Result<(), String> {
     if engine.client.image_id(tag).await.ok().flatten().is_some() {
         return Ok(());
     }
     let deadline = Instant::now() + BUILD_TIMEOUT;
     let _turn = take_turn(tag, deadline).await?;
+    // Another process may have built it while this one waited.
     if engine.client.image_id(tag).await.ok().flatten().is_some() {
         return Ok(());
     }
+    let started = Instant::now();
+    tracing::info!(image = %tag, "building an image (once per machine)");
     let context = context(dockerfile).map_err(|e| e.to_string())?;
-    match tokio::time::timeout_at(deadline.into(), engine.client.build(context, tag)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("not built within {BUILD_TIMEOUT:?}")),
+    let outcome =
+        match tokio::time::timeout_at(deadline.into(), engine.client.build(context, tag)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("not built within {BUILD_TIMEOUT:?}")),
+        };
+    match &outcome {
+        Ok(()) => tracing::info!(image = %tag, took = ?started.elapsed(), "image built"),
+        Err(_) if !leftovers.is_empty() => {
+            if let Err(removal) = engine.client.remove_dangling_images(leftovers).await {
+                tracing::warn!("removing a failed build's images: {removal}");
+            }
+        }
+        Err(_) => {}
     }
+    outcome
 }
 
 /// `fixtures-derived:<digest>`: one name per base image id and steps.

@@ -95,6 +95,7 @@ async fn start(engine: &Engine, socket: &str) -> Result<(), String> {
         engine,
         EMPTY_IMAGE,
         "FROM scratch\nLABEL org.fixtures.empty=true\n",
+        &[],
     )
     .await?;
     let me = std::fs::metadata("/proc/self").map_err(|e| e.to_string())?;

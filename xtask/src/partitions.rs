@@ -9,7 +9,8 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{Result, root};
+use crate::bench::docker;
+use crate::{Result, cargo, root};
 
 /// The suite sharded: the example application's tests, in all three scopes.
 const PACKAGE: &str = "examples";
@@ -49,19 +50,17 @@ fn leftovers(env: &[(&'static str, String)], server: &Server) -> Result {
     if after_runs.is_empty() {
         return Ok(());
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut next = Command::new(cargo);
-    next.args([
+    let mut next = cargo(&[
         "nextest",
         "run",
         "-p",
         PACKAGE,
         "-E",
         "test(=module_scope::identities_start_at_one)",
-    ])
-    .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-    .env_remove("FIXTURES_PG_BACKEND")
-    .env("FIXTURES_PG_URL", &server.url);
+    ]);
+    next.envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env_remove("FIXTURES_PG_BACKEND")
+        .env("FIXTURES_PG_URL", &server.url);
     crate::run(&mut next)?;
     let after_next = settled(Duration::from_secs(15))?;
     if after_next.is_empty() {
@@ -78,10 +77,8 @@ fn leftovers(env: &[(&'static str, String)], server: &Server) -> Result {
 }
 
 fn partitions(env: &[(&'static str, String)], url: &str) -> Result {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // Built once before, so that the two do not wait for each other's build.
-    let mut build = Command::new(&cargo);
-    build.args(["nextest", "run", "-p", PACKAGE, "--no-run"]);
+    let mut build = cargo(&["nextest", "run", "-p", PACKAGE, "--no-run"]);
     crate::run(build.envs(env.iter().map(|(k, v)| (*k, v.as_str()))))?;
     let unshare = Command::new("unshare")
         .args(["--pid", "--fork", "--mount-proc", "true"])
@@ -94,10 +91,11 @@ fn partitions(env: &[(&'static str, String)], url: &str) -> Result {
     for (k, part) in ["count:1/2", "count:2/2"].into_iter().enumerate() {
         let mut cmd = if k == 1 && unshare {
             let mut c = Command::new("unshare");
-            c.args(["--pid", "--fork", "--mount-proc", &cargo]);
+            c.args(["--pid", "--fork", "--mount-proc"])
+                .arg(cargo(&[]).get_program());
             c
         } else {
-            Command::new(&cargo)
+            cargo(&[])
         };
         cmd.args([
             "nextest",
@@ -227,21 +225,5 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = docker(&["rm", "-f", &self.id]);
-    }
-}
-
-fn docker(args: &[&str]) -> Result<String> {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .map_err(|e| format!("docker {}: {e}", args.join(" ")))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "docker {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        ))
     }
 }

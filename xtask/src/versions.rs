@@ -4,7 +4,7 @@
 
 use std::process::{Command, Stdio};
 
-use crate::{Result, root, run};
+use crate::{Result, cargo, root, run};
 
 /// The other majors CI runs the suites against (15 is the main runs' version).
 const MAJORS: [&str; 2] = ["13", "17"];
@@ -58,10 +58,4 @@ pub(crate) fn run_all(env: &[(&'static str, String)]) -> Result {
         run(&mut suite)?;
     }
     Ok(())
-}
-
-fn cargo(args: &[&str]) -> Command {
-    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    c.args(args);
-    c
 }

@@ -21,10 +21,9 @@ async fn hold_the_server(pg_server: Lease<PgServer>) {
     tokio::time::sleep(Duration::from_secs(120)).await;
 }
 
-/// The pids whose environment holds `FIXTURES_RUN_ID=run` and (with `role`) a watchdog role,
-/// in this process's cgroup: what a CI job's cancellation reaches (not the engine's
-/// containers).
-fn processes_of(run: &str, role: bool) -> Vec<i32> {
+/// The run's watchdogs a CI job's cancellation reaches: processes of this process's cgroup
+/// (not the engine's containers) with `FIXTURES_RUN_ID=run` and a watchdog role.
+fn watchdogs_of(run: &str) -> Vec<i32> {
     let want = format!("FIXTURES_RUN_ID={run}");
     let ours = std::fs::read_to_string("/proc/self/cgroup").ok();
     let mut found = Vec::new();
@@ -41,7 +40,7 @@ fn processes_of(run: &str, role: bool) -> Vec<i32> {
         let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
         let has = |s: &str| vars.contains(&s.as_bytes());
         let has_role = vars.iter().any(|v| v.starts_with(b"FIXTURES_ROLE="));
-        if has(&want) && (!role || has_role) {
+        if has(&want) && has_role {
             found.push(pid);
         }
     }
@@ -118,7 +117,7 @@ fn a_run_killed_whole_leaves_no_server_after_10_s() {
     // Everything of the run at once: its watchdogs (first, so that none sees the test
     // process die and cleans up), then the test process (its group).
     let group = i32::try_from(child.id()).unwrap();
-    let watchdogs = processes_of(&run, true);
+    let watchdogs = watchdogs_of(&run);
     assert!(!watchdogs.is_empty(), "the run has no watchdog to kill");
     // SAFETY: plain signals to processes of this test's own child run.
     unsafe {
@@ -139,5 +138,5 @@ fn a_run_killed_whole_leaves_no_server_after_10_s() {
     eprintln!("gone {took:?} after the kill");
     assert!(left.is_empty(), "left 15 s after the kill: {left:?}");
     assert!(took <= Duration::from_secs(10), "gone only after {took:?}");
-    assert!(processes_of(&run, true).is_empty(), "a watchdog survived");
+    assert!(watchdogs_of(&run).is_empty(), "a watchdog survived");
 }
