@@ -42,6 +42,11 @@ impl FixtureMeta {
         }
     }
 
+    /// Each of its setups' own time in this process, in order (the first 100,000).
+    pub fn setup_samples(&self) -> Vec<Duration> {
+        self.stats.samples()
+    }
+
     /// A snapshot of this fixture's counters in this process.
     pub fn stats(&self) -> StatsSnapshot {
         self.stats.snapshot()
@@ -58,6 +63,9 @@ pub(crate) struct Stats {
     pub(crate) setup_nanos: AtomicU64,
     pub(crate) waited_nanos: AtomicU64,
     pub(crate) teardown_nanos: AtomicU64,
+    /// Each setup's own time, in microseconds (the first [`Stats::MAX_SAMPLES`]): medians
+    /// and tails, which a mean hides (a lane's first turn costs 10× a later one).
+    pub(crate) samples: parking_lot::Mutex<Vec<u32>>,
 }
 
 impl Stats {
@@ -70,6 +78,18 @@ impl Stats {
             setup_nanos: AtomicU64::new(0),
             waited_nanos: AtomicU64::new(0),
             teardown_nanos: AtomicU64::new(0),
+            samples: parking_lot::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// At most this many setup times are kept per fixture and process.
+    pub(crate) const MAX_SAMPLES: usize = 100_000;
+
+    /// Counts a setup of its own time `own`.
+    pub(crate) fn add_setup(&self, own: Duration) {
+        let mut samples = self.samples.lock();
+        if samples.len() < Self::MAX_SAMPLES {
+            samples.push(u32::try_from(own.as_micros()).unwrap_or(u32::MAX));
         }
     }
 
@@ -87,6 +107,14 @@ impl Stats {
             waited_time: Duration::from_nanos(self.waited_nanos.load(Relaxed)),
             teardown_time: Duration::from_nanos(self.teardown_nanos.load(Relaxed)),
         }
+    }
+
+    fn samples(&self) -> Vec<Duration> {
+        let samples = self.samples.lock();
+        samples
+            .iter()
+            .map(|&us| Duration::from_micros(u64::from(us)))
+            .collect()
     }
 }
 

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::Once;
+use std::time::Duration;
 
 use crate::config::flag;
 use crate::registry::{self, FixtureMeta, StatsSnapshot};
@@ -97,20 +98,29 @@ pub fn render(rows: &[ReportRow]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<40} {:<7} {:>6} {:>9} {:>6} {:>12} {:>12} {:>12}",
-        "fixture", "scope", "setups", "teardowns", "users", "setup ms", "waited ms", "teardown ms"
+        "{:<40} {:<7} {:>6} {:>9} {:>6} {:>12} {:>12} {:>12} {:>12}",
+        "fixture",
+        "scope",
+        "setups",
+        "teardowns",
+        "users",
+        "setup ms",
+        "median ms",
+        "waited ms",
+        "teardown ms"
     );
     for r in rows {
         let s = &r.stats;
         let _ = writeln!(
             out,
-            "{:<40} {:<7} {:>6} {:>9} {:>6} {:>12.1} {:>12.1} {:>12.1}{}",
+            "{:<40} {:<7} {:>6} {:>9} {:>6} {:>12.1} {:>12.2} {:>12.1} {:>12.1}{}",
             qualified_name(r.meta),
             r.meta.scope.as_str(),
             s.setups,
             s.teardowns,
             s.leases,
             s.setup_time.as_secs_f64() * 1e3,
+            median(&r.meta.setup_samples()).as_secs_f64() * 1e3,
             s.waited_time.as_secs_f64() * 1e3,
             s.teardown_time.as_secs_f64() * 1e3,
             if s.failures > 0 {
@@ -133,7 +143,8 @@ pub fn json_lines(rows: &[ReportRow]) -> String {
             out,
             "{{\"run\":\"{}\",\"pid\":{},\"fixture\":\"{}\",\"module\":\"{}\",\"scope\":\"{}\",\
              \"setups\":{},\"failures\":{},\"teardowns\":{},\"leases\":{},\
-             \"setup_ms\":{:.3},\"waited_ms\":{:.3},\"teardown_ms\":{:.3}}}",
+             \"setup_ms\":{:.3},\"waited_ms\":{:.3},\"teardown_ms\":{:.3},\
+             \"setup_samples_ms\":[{}]}}",
             esc(crate::identity::run_id()),
             std::process::id(),
             esc(r.meta.name),
@@ -146,9 +157,22 @@ pub fn json_lines(rows: &[ReportRow]) -> String {
             s.setup_time.as_secs_f64() * 1e3,
             s.waited_time.as_secs_f64() * 1e3,
             s.teardown_time.as_secs_f64() * 1e3,
+            r.meta
+                .setup_samples()
+                .iter()
+                .map(|d| format!("{:.3}", d.as_secs_f64() * 1e3))
+                .collect::<Vec<_>>()
+                .join(","),
         );
     }
     out
+}
+
+/// The median of `samples` (zero when there are none).
+fn median(samples: &[Duration]) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    sorted.get(sorted.len() / 2).copied().unwrap_or_default()
 }
 
 /// At exit: prints the report when `FIXTURES_REPORT=1`, appends it to `FIXTURES_REPORT_FILE`
