@@ -2,7 +2,7 @@
 //! of the migrated template, claimed from the warm pool or created on demand) or its turn on a
 //! shared database, cleaned (module and suite scope) — and what its end costs (the database
 //! dropped, or the turn given back). On the example application's 21 tables and on a
-//! generated 100-table schema, each test writing a few rows in between.
+//! generated 200-table schema, each test writing a few rows in between.
 //!
 //! `cargo bench --workspace --bench isolation [-- --quick]` (the server: the backend that
 //! `fixtures-postgres` selects; `cargo xtask bench` sets `FIXTURES_PG_BACKEND=docker`).
@@ -26,9 +26,9 @@ use sqlx::{Connection, PgConnection};
 databases!(mod app = Databases::new().migrator(&examples::MIGRATOR));
 databases!(mod wide = Databases::new().migrations_dir(wide_dir()));
 
-const WIDE_TABLES: usize = 100;
+const WIDE_TABLES: usize = 200;
 
-/// The generated 100-table schema as a migrations folder (written once, atomically).
+/// The generated 200-table schema as a migrations folder (written once, atomically).
 fn wide_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-wide-{WIDE_TABLES}"));
     let file = dir.join("1_wide.sql");
@@ -106,17 +106,32 @@ async fn body(schema: Schema, db: &TestDb) {
     }
 }
 
-/// `n` tests (after one not counted): the wait for the database, the body, the release.
-async fn tests(schema: Schema, kind: Kind, n: usize, key: &str) -> Vec<String> {
+/// `n` tests (after one not counted): the wait for the database, the body, the release. Each
+/// runs as a `#[tokio::test]` does: on a thread of its own, in a runtime of its own that ends
+/// with the test (what a test's pool gives back as the runtime ends is lost with it).
+fn tests(schema: Schema, kind: Kind, n: usize, key: &str) -> Vec<String> {
     let mut lines = Vec::new();
     for i in 0..=n {
-        let start = Instant::now();
-        let db = lease(schema, kind).await;
-        let wait = start.elapsed();
-        body(schema, &db).await;
-        let start = Instant::now();
-        drop(db);
-        let release = start.elapsed();
+        let (wait, release) = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a test's runtime")
+                        .block_on(async {
+                            let start = Instant::now();
+                            let db = lease(schema, kind).await;
+                            let wait = start.elapsed();
+                            body(schema, &db).await;
+                            let start = Instant::now();
+                            drop(db);
+                            (wait, start.elapsed())
+                        })
+                })
+                .join()
+                .expect("the test's thread")
+        });
         if i > 0 {
             lines.push(sample_line(&format!("{key} wait"), wait));
             lines.push(sample_line(&format!("{key} release"), release));
@@ -197,7 +212,7 @@ async fn child_fresh() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let key = format!("fresh {} warm={warm}", schema.key());
-    for line in tests(schema, Kind::Fresh, n, &key).await {
+    for line in tests(schema, Kind::Fresh, n, &key) {
         println!("{line}");
     }
 }
@@ -286,9 +301,7 @@ async fn main() {
             }
             .unwrap_or_else(|e| panic!("{e}"));
             let key = format!("{name} {}", schema.key());
-            samples.extend(parse_samples(
-                &tests(schema, kind, n, &key).await.join("\n"),
-            ));
+            samples.extend(parse_samples(&tests(schema, kind, n, &key).join("\n")));
         }
     }
 

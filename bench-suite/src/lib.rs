@@ -6,11 +6,11 @@
 //!   `cargo test --workspace` does not run them; the xtask runs them with `--ignored`.
 //! - `benches/isolation.rs`: what a test waits for its database — a fresh clone (test scope,
 //!   with and without the warm pool) or its turn on a shared, cleaned one (module and suite
-//!   scope) — on the example application's 21 tables and on a generated 100-table schema.
+//!   scope) — on the example application's 21 tables and on a generated 200-table schema.
 //! - `benches/startup.rs`: suite start — a cold container, the local backend from its cached
 //!   data directory, and a second process adopting the run's server.
 //!
-//! This library holds what they share: the test body, the 200 test names, the 100-table
+//! This library holds what they share: the test body, the 200 test names, the generated
 //! schema and the statistics.
 #![forbid(unsafe_code)]
 
@@ -29,9 +29,32 @@ use sqlx::PgPool;
 ///
 /// When a statement fails or the database was not fresh.
 pub async fn typical(pool: PgPool) {
+    let (org, ada) = body(pool, "acme").await;
+    assert_eq!(
+        (org, ada),
+        (1, 1),
+        "the database was neither fresh nor cleaned"
+    );
+}
+
+/// The same body for tests that share one database with no isolation at all (the floors):
+/// its keys are `tag`'s (a test's own name), so that tests do not collide, and it does not
+/// ask for identities starting at 1.
+///
+/// # Panics
+///
+/// When a statement fails.
+pub async fn unisolated(pool: PgPool, tag: &str) {
+    body(pool, tag).await;
+}
+
+/// The statements of [`typical`], with `tag` in every unique key; the organisation's and the
+/// user's ids.
+async fn body(pool: PgPool, tag: &str) -> (i64, i64) {
     let repo = Repo::new(pool);
-    let org = repo.create_organisation("acme", "Acme Ltd").await.unwrap();
-    let ada = repo.create_user("ada@acme.test", "Ada").await.unwrap();
+    let email = format!("ada@{tag}.test");
+    let org = repo.create_organisation(tag, "Acme Ltd").await.unwrap();
+    let ada = repo.create_user(&email, "Ada").await.unwrap();
     repo.add_member(org.id, ada.id, "owner").await.unwrap();
     let project = repo.create_project(org.id, "WEB", "Website").await.unwrap();
     let design = repo
@@ -39,14 +62,10 @@ pub async fn typical(pool: PgPool) {
         .await
         .unwrap();
     let build = repo.create_task(project.id, "build", ada.id).await.unwrap();
-    assert_eq!(
-        (org.id, ada.id),
-        (1, 1),
-        "the database was neither fresh nor cleaned"
-    );
     assert_eq!([design.key, build.key], ["WEB-1", "WEB-2"]);
-    assert_eq!(repo.members(org.id).await.unwrap(), ["ada@acme.test"]);
+    assert_eq!(repo.members(org.id).await.unwrap(), [email]);
     assert_eq!(repo.open_tasks(project.id).await.unwrap(), 2);
+    (org.id, ada.id)
 }
 
 /// Calls `$callback!` with the 200 benchmark test names, `t000` to `t199`, in 10 modules of 20

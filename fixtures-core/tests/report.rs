@@ -66,7 +66,10 @@ fn each_setup_is_a_sample_of_its_own_so_that_medians_and_tails_can_be_told() {
     // The wait for the server is not in the first sample either.
     assert!(samples[0] < Duration::from_millis(300), "{samples:?}");
     let line = report::json_lines(&[row]);
-    let start = line.find("\"setup_samples_ms\":[").expect("the samples field") + 20;
+    let start = line
+        .find("\"setup_samples_ms\":[")
+        .expect("the samples field")
+        + 20;
     let listed: Vec<f64> = line[start..line.len() - 3]
         .split(',')
         .map(|n| n.parse().expect("a number"))

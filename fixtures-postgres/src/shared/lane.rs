@@ -1,8 +1,13 @@
 //! Lanes: the copies of a shared database, one per test at a time, their names, and what a
 //! lane keeps from one turn to the next (its DDL count, its kept connections).
+//!
+//! A lane keeps two sets of test connections and hands them out in turn: a `#[tokio::test]`
+//! runtime ends with its test, and the connection its last statement was giving back ends with
+//! it, so a set is refilled after each turn (a new connection: ~6 ms in a debug build). While
+//! one set refills, the lane's next turn gets the other, full and reset.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::PgConnection;
@@ -28,15 +33,34 @@ pub(super) struct Lane {
     pub(super) conn: Arc<Mutex<PgConnection>>,
     /// Turns this process had on the lane.
     pub(super) turns: AtomicU64,
-    /// The tests' connections kept from one turn to the next (this process).
-    pub(super) kept: parking_lot::Mutex<Option<Kept>>,
-    /// Made ready (full, reset) after a turn, in the background, for the next one.
-    pub(super) refill: Mutex<Refill>,
+    /// The tests' connections kept from one turn to the next (this process): two sets, handed
+    /// out in turn.
+    pub(super) sets: [KeptSet; 2],
+}
+
+/// One set of a lane's kept connections.
+#[derive(Debug, Default)]
+pub(super) struct KeptSet {
+    kept: parking_lot::Mutex<Option<Kept>>,
+    /// Made ready (full, reset) after a turn, in the background, for a later one.
+    refill: Mutex<Refill>,
+    /// Set when a turn that had the set ends, until its refill is over.
+    refilling: AtomicBool,
+}
+
+/// A turn's kept connections: the set, its count of opened connections when handed out, and
+/// the hand-out's number.
+#[derive(Debug, Clone)]
+pub(super) struct Handout {
+    pub(super) kept: Kept,
+    pub(super) opened: u64,
+    number: u64,
+    set: usize,
 }
 
 /// What the background refill after a turn left for the next turn.
 #[derive(Debug, Default)]
-pub(super) struct Refill {
+struct Refill {
     /// Kept connections handed to tests so far (a refill is for the turn that just ended: it
     /// stands down when a newer one has them).
     handouts: u64,
@@ -97,12 +121,31 @@ pub(super) async fn try_lane(
 }
 
 impl Lane {
+    /// A new lane named `name` on the framework's connection `conn`.
+    pub(super) fn new(name: String, epoch: Option<i64>, conn: PgConnection) -> Lane {
+        Lane {
+            name,
+            epoch,
+            conn: Arc::new(Mutex::new(conn)),
+            turns: AtomicU64::new(0),
+            sets: Default::default(),
+        }
+    }
+
+    /// Closes the kept connections of both sets, without waiting (a test's runtime that is
+    /// ending may still hold one).
+    pub(super) fn close_kept(&self) {
+        for set in &self.sets {
+            if let Some(k) = set.kept.lock().take() {
+                fixtures_core::runtime::handle().spawn(async move { k.pool.close().await });
+            }
+        }
+    }
+
     /// Before the lane's database is replaced: its kept connections are closed (the next
     /// turn opens new ones, as a lane's first turn does).
     pub(super) fn forget_connections(&self) {
-        if let Some(k) = self.kept.lock().take() {
-            fixtures_core::runtime::handle().spawn(async move { k.pool.close().await });
-        }
+        self.close_kept();
         self.turns.store(0, Ordering::Release);
     }
 
@@ -118,19 +161,22 @@ impl Lane {
         )
     }
 
-    /// The lane's kept connections, full and reset (by the refill after the last turn, or
-    /// now), with the count of connections opened so far and the hand-out's number; `None`
-    /// (the test gets a pool of its own) when they cannot be made ready.
-    pub(super) async fn kept_ready(
-        &self,
-        options: &PgConnectOptions,
-        max: u32,
-    ) -> Option<(Kept, u64, u64)> {
-        let mut refill = self.refill.lock().await;
+    /// Kept connections for a turn, full and reset: the set whose refill after an earlier
+    /// turn is over (the other may still be refilling), made ready now when neither was;
+    /// `None` (the test gets a pool of its own) when they cannot be made ready.
+    pub(super) async fn kept_ready(&self, options: &PgConnectOptions, max: u32) -> Option<Handout> {
+        // A set not refilling, ready first; else the one refilling the longest (the first).
+        let idle = |i: usize| !self.sets[i].refilling.load(Ordering::Acquire);
+        let pick = (0..2)
+            .find(|&i| idle(i) && self.sets[i].kept.lock().is_some())
+            .or_else(|| (0..2).find(|&i| idle(i)))
+            .unwrap_or(0);
+        let set = &self.sets[pick];
+        let mut refill = set.refill.lock().await;
         refill.handouts += 1;
-        let handout = refill.handouts;
+        let number = refill.handouts;
         let (kept, made) = {
-            let mut slot = self.kept.lock();
+            let mut slot = set.kept.lock();
             let made = slot.is_none();
             let kept = slot
                 .get_or_insert_with(|| {
@@ -139,36 +185,55 @@ impl Lane {
                 .clone();
             (kept, made)
         };
+        let handout = |opened| Handout {
+            kept: kept.clone(),
+            opened,
+            number,
+            set: pick,
+        };
         if let Some(opened) = refill.ready.take()
             && !made
         {
-            return Some((kept, opened, handout));
+            return Some(handout(opened));
         }
         match kept.ready().await {
-            Ok(opened) => Some((kept, opened, handout)),
+            Ok(opened) => Some(handout(opened)),
             Err(e) => {
                 tracing::warn!(database = %self.name, "kept connections not ready ({e}); this test gets new ones");
-                self.kept.lock().take();
+                set.kept.lock().take();
                 fixtures_core::runtime::handle().spawn(async move { kept.pool.close().await });
                 None
             }
         }
     }
 
-    /// After turn `handout` (whose test's runtime is ending): makes the kept connections ready
-    /// for the next turn in the background, off its path. The connection the test's last
-    /// statement was giving back dies with the test's runtime; this replaces it once it has.
-    pub(super) fn refill_after(self: &Arc<Self>, kept: Kept, handout: u64) {
+    /// After the turn that had `handout` (its test's runtime is ending): a set that opened a
+    /// connection during the test (on the test's runtime, which ends with it) is closed, for
+    /// a new one at a later turn; another is made ready (full, reset) in the background, off
+    /// the next turn's path. The connection the test's last statement was giving back dies
+    /// with the test's runtime; this replaces it once it has.
+    pub(super) fn after_turn(self: &Arc<Self>, handout: Handout) {
+        let set = &self.sets[handout.set];
+        if handout.kept.opened.load(Ordering::Acquire) != handout.opened {
+            set.kept.lock().take();
+            let k = handout.kept;
+            fixtures_core::runtime::handle().spawn(async move { k.pool.close().await });
+            return;
+        }
+        set.refilling.store(true, Ordering::Release);
         let lane = self.clone();
         fixtures_core::runtime::handle().spawn(async move {
-            let mut refill = lane.refill.lock().await;
-            if refill.handouts != handout {
-                return;
+            let set = &lane.sets[handout.set];
+            let mut refill = set.refill.lock().await;
+            if refill.handouts == handout.number {
+                match handout.kept.ready().await {
+                    Ok(opened) => refill.ready = Some(opened),
+                    Err(e) => {
+                        tracing::debug!(database = %lane.name, "refill after the turn: {e}");
+                    }
+                }
             }
-            match kept.ready().await {
-                Ok(opened) => refill.ready = Some(opened),
-                Err(e) => tracing::debug!(database = %lane.name, "refill after the turn: {e}"),
-            }
+            set.refilling.store(false, Ordering::Release);
         });
     }
 }

@@ -180,6 +180,7 @@ impl SharedDb {
                 names::advisory_unlock(&mut guard, &lane.name).await;
                 return Err(e);
             }
+            let restored = start.elapsed();
             let pool_max = config::pool_max()?;
             // The lane's first turn in this process gets a pool of its own (under nextest a
             // process has one test); from the second on, the lane's kept connections.
@@ -188,7 +189,7 @@ impl SharedDb {
             } else {
                 lane.kept_ready(&self.options, pool_max).await
             };
-            tracing::debug!(database = %lane.name, ?waited, total = ?start.elapsed(), kept = ?kept.as_ref().map(|k| k.1), "turn taken, database clean");
+            tracing::debug!(database = %lane.name, ?waited, ?restored, total = ?start.elapsed(), kept = ?kept.as_ref().map(|k| k.opened), "turn taken, database clean");
             let end = self.end_turn(
                 lane.clone(),
                 guard,
@@ -200,7 +201,7 @@ impl SharedDb {
             let options = self.options.clone().database(&lane.name);
             let url = format!("{}{}", self.url_prefix, lane.name);
             Ok(match kept {
-                Some((k, _, _)) => TestDb::with_pool(lane.name.clone(), url, options, k.pool),
+                Some(k) => TestDb::with_pool(lane.name.clone(), url, options, k.kept.pool),
                 None => TestDb::new(lane.name.clone(), url, options, pool_max),
             })
         }

@@ -55,9 +55,7 @@ fn drop_parked(options: &PgConnectOptions) {
             }
         };
         for lane in lanes {
-            if let Some(k) = lane.kept.lock().take() {
-                fixtures_core::runtime::handle().spawn(async move { k.pool.close().await });
-            }
+            lane.close_kept();
             if let Err(e) = mark::drop_ours(&mut admin, &lane.name).await {
                 tracing::warn!("cannot drop shared database {}: {e}", lane.name);
             }
@@ -92,9 +90,7 @@ pub(super) async fn retire_lanes(
         // Kept connections are closed without waiting: the last test's runtime,
         // which ends after this teardown, may still hold one (ended by the drop
         // below, or with the process).
-        if let Some(k) = lane.kept.lock().take() {
-            fixtures_core::runtime::handle().spawn(async move { k.pool.close().await });
-        }
+        lane.close_kept();
     }
     if !owner {
         return;

@@ -3,14 +3,13 @@
 //! ends.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use sqlx::{Connection, PgConnection};
-use tokio::sync::{Mutex, OwnedMutexGuard, OwnedSemaphorePermit};
+use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit};
 
 use super::SharedDb;
-use super::kept::Kept;
-use super::lane::{EPOCH, Lane, Refill, TURN_DEADLINE, lane_name, missing_database, try_lane};
+use super::lane::{EPOCH, Handout, Lane, TURN_DEADLINE, lane_name, missing_database, try_lane};
 use super::parking::take_parked;
 use crate::clean;
 use crate::config;
@@ -126,14 +125,7 @@ impl SharedDb {
             .ok()
             .flatten();
         tracing::info!(database = %name, lane = k, created, "shared database");
-        Ok(Arc::new(Lane {
-            name,
-            epoch,
-            conn: Arc::new(Mutex::new(conn)),
-            turns: AtomicU64::new(0),
-            kept: parking_lot::Mutex::new(None),
-            refill: Mutex::new(Refill::default()),
-        }))
+        Ok(Arc::new(Lane::new(name, epoch, conn)))
     }
 
     /// A lane for this test's turn, its connection held and its advisory lock taken.
@@ -219,7 +211,7 @@ impl SharedDb {
         lane: Arc<Lane>,
         mut guard: OwnedMutexGuard<PgConnection>,
         permit: OwnedSemaphorePermit,
-        kept: Option<(Kept, u64, u64)>,
+        kept: Option<Handout>,
         test: Option<String>,
     ) -> impl Future<Output = ()> + Send + 'static {
         let key = lock_key(&lane.name);
@@ -227,18 +219,7 @@ impl SharedDb {
         let (options, source, clause) = (self.options.clone(), self.source.clone(), self.clause);
         let url_prefix = self.url_prefix.clone();
         async move {
-            // A kept pool that opened a connection during the test (on the test's runtime,
-            // which ends with it) is replaced at the next turn; one that did not is made
-            // ready for it now, in the background.
-            let mut refill = None;
-            if let Some((k, opened, handout)) = kept {
-                if k.opened.load(Ordering::Acquire) != opened {
-                    lane.kept.lock().take();
-                    fixtures_core::runtime::handle().spawn(async move { k.pool.close().await });
-                } else {
-                    refill = Some((k, handout));
-                }
-            }
+            let mut refill = kept;
             // End the test's own connections and kept ones it left inside a transaction
             // (an open transaction would block the next clean), then give the turn back.
             // A failed test's database is kept (set aside, the lane gets a fresh clone)
@@ -279,8 +260,8 @@ impl SharedDb {
             }
             drop(guard);
             drop(permit);
-            if let Some((k, handout)) = refill {
-                lane.refill_after(k, handout);
+            if let Some(handout) = refill {
+                lane.after_turn(handout);
             }
         }
     }
