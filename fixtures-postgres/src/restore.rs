@@ -33,9 +33,11 @@ const RECONNECT_DEADLINE: Duration = Duration::from_secs(60);
 /// process; with `look_again`, looked for (and made) again: another run's sweep may have
 /// dropped it since (an external server keeps no caches of finished runs).
 ///
-/// `admin`: the server's maintenance database; `clause`: the server's clone clause.
+/// `admin`: a connection to the server's maintenance database, whose connect options are
+/// `options`; `clause`: the server's clone clause.
 pub(crate) async fn lane_source(
-    admin: &PgConnectOptions,
+    admin: &mut PgConnection,
+    options: &PgConnectOptions,
     clause: &'static str,
     template: &str,
     clean: &CleanOptions,
@@ -51,41 +53,33 @@ pub(crate) async fn lane_source(
         "fxp_{}",
         names::digest(&[template, clean::VERSION, track], 24)
     );
-    let key = format!("{}:{}/{name}", admin.get_host(), admin.get_port());
+    let key = format!("{}:{}/{name}", options.get_host(), options.get_port());
     if !look_again && KNOWN.lock().get_or_insert_with(HashSet::new).contains(&key) {
         return Ok(name);
     }
-    let options = admin;
-    let mut admin = PgConnection::connect_with(options)
-        .await
-        .map_err(Error::sql("connecting", "postgres"))?;
     let ready = |m: &Option<String>| {
         m.as_deref()
             .is_some_and(|m| mark::field(m, "state") == Some("ready"))
     };
-    if !ready(&mark::read(&mut admin, &name).await?) {
-        names::advisory_lock(&mut admin, &name)
+    if !ready(&mark::read(&mut *admin, &name).await?) {
+        names::advisory_lock(&mut *admin, &name)
             .await
             .map_err(Error::sql("locking the prepared template", &name))?;
         let built = async {
-            let existing = mark::read(&mut admin, &name).await?;
+            let existing = mark::read(&mut *admin, &name).await?;
             if ready(&existing) {
                 return Ok(());
             }
             if existing.is_some() {
                 // A preparation that was interrupted: start over.
-                mark::drop_ours(&mut admin, &name).await?;
+                mark::drop_ours(&mut *admin, &name).await?;
             }
-            prepare_template(options, clause, &mut admin, template, &name, clean).await
+            prepare_template(options, clause, &mut *admin, template, &name, clean).await
         }
         .await;
-        names::advisory_unlock(&mut admin, &name).await;
-        if let Err(e) = built {
-            let _ = admin.close().await;
-            return Err(e);
-        }
+        names::advisory_unlock(&mut *admin, &name).await;
+        built?;
     }
-    let _ = admin.close().await;
     KNOWN.lock().get_or_insert_with(HashSet::new).insert(key);
     Ok(name)
 }

@@ -76,8 +76,13 @@ async fn cheap_auth(conn: &mut PgConnection, password: &str) {
 #[fixture(scope = suite)]
 pub async fn pg_server(setup: &Setup) -> Result<PgServer, Error> {
     let server = start(setup).await?;
-    crate::keeper::hold(server.connect_options(server.admin_database()), setup).await?;
-    crate::server_wide::watch(server.admin_pool(), setup).await;
+    // Two new connections, opened at once: the keeper's, and the admin pool's first.
+    let (held, ()) = futures_util::future::join(
+        crate::keeper::hold(server.connect_options(server.admin_database()), setup),
+        crate::server_wide::watch(server.admin_pool(), setup),
+    )
+    .await;
+    held?;
     // Registered after the server's own teardown, so it runs before it.
     setup.on_teardown_async("finish dropping test databases", || {
         crate::drops::done(Duration::from_secs(10))

@@ -83,7 +83,11 @@ impl Databases {
     ) -> impl Future<Output = Result<SharedDb, Error>> + Send + 'a {
         async move {
             let template = self.template(server).await?;
+            // One connection to the maintenance database for the prepared template and the
+            // first lane (the run's first setup made it: no new connection).
+            let mut admin = server.admin_conn().await?;
             let source = crate::restore::lane_source(
+                &mut admin,
                 &server.connect_options(server.admin_database()),
                 server.clone_clause(),
                 &template,
@@ -116,13 +120,9 @@ impl Databases {
             };
             let first = match db.unpark() {
                 Some(lane) => lane,
-                None => {
-                    let mut admin = server.admin_conn().await?;
-                    let first = db.open_lane(&mut admin, 0).await?;
-                    server.recycle(admin).await;
-                    first
-                }
+                None => db.open_lane(&mut admin, 0).await?,
             };
+            server.recycle(admin).await;
             db.lanes.lock().push(first);
 
             // Dropped by the run's owner when this instance ends; under nextest the run goes on

@@ -99,6 +99,7 @@ impl SharedDb {
                 // caches took it between our look and this clone): made again, once.
                 Err(Error::Sql { source, .. }) if missing_database(&source) => {
                     restore::lane_source(
+                        &mut *admin,
                         &self.options,
                         self.clause,
                         &self.template,
