@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Row {
     scope: String,
-    setups: u64,
+    pub(crate) setups: u64,
     teardowns: u64,
     leases: u64,
     failures: u64,
-    setup_ms: f64,
+    pub(crate) setup_ms: f64,
     waited_ms: f64,
-    teardown_ms: f64,
-    processes: u64,
+    pub(crate) teardown_ms: f64,
+    pub(crate) processes: u64,
     /// Each setup's own time (ms), from every process.
     pub(crate) samples: Vec<f64>,
 }

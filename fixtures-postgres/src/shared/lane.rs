@@ -33,6 +33,10 @@ pub(super) struct Lane {
     pub(super) conn: Arc<Mutex<PgConnection>>,
     /// Turns this process had on the lane.
     pub(super) turns: AtomicU64,
+    /// The lane's mark was checked on its connection, connected to the same database since
+    /// (a database dropped or replaced ends the connection: the next query fails, the lane
+    /// connects again and forgets this).
+    pub(super) marked: AtomicBool,
     /// The tests' connections kept from one turn to the next (this process): two sets, handed
     /// out in turn.
     pub(super) sets: [KeptSet; 2],
@@ -128,6 +132,7 @@ impl Lane {
             epoch,
             conn: Arc::new(Mutex::new(conn)),
             turns: AtomicU64::new(0),
+            marked: AtomicBool::new(false),
             sets: Default::default(),
         }
     }
@@ -142,11 +147,13 @@ impl Lane {
         }
     }
 
-    /// Before the lane's database is replaced: its kept connections are closed (the next
-    /// turn opens new ones, as a lane's first turn does).
+    /// Before the lane's database is replaced or its connection made again: its kept
+    /// connections are closed (the next turn opens new ones, as a lane's first turn does) and
+    /// its mark is checked again.
     pub(super) fn forget_connections(&self) {
         self.close_kept();
         self.turns.store(0, Ordering::Release);
+        self.marked.store(false, Ordering::Release);
     }
 
     /// True when no DDL ran in the lane since it was prepared (false when not known).

@@ -30,7 +30,10 @@ impl SharedDb {
         guard: &mut PgConnection,
     ) -> Result<(), Error> {
         for _ in 0..3 {
-            mark::ensure_ours(guard, &lane.name, "clean").await?;
+            if !lane.marked.load(Ordering::Acquire) {
+                mark::ensure_ours(guard, &lane.name, "clean").await?;
+                lane.marked.store(true, Ordering::Release);
+            }
             let report = clean::clean(guard, &self.clean)
                 .await
                 .map_err(Error::sql("cleaning", &lane.name))?;
