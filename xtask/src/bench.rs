@@ -20,8 +20,10 @@ use std::time::{Duration, Instant};
 
 use crate::{Result, cargo, root, run as run_echoed, setup};
 
+mod realapp;
 mod report;
 mod sampler;
+mod userpath;
 
 use sampler::Sampler;
 
@@ -36,6 +38,9 @@ pub(crate) enum Target {
     SuiteScope,
     SqlxTest,
     Testcontainers,
+    /// The floor: the same bodies on one database with no isolation (under nextest: bare test
+    /// processes with a plain connection).
+    Floor,
     /// Ours on a server kept by an earlier run (`FIXTURES_REUSE=1`), like the `#[sqlx::test]`
     /// server started before the timed run.
     Reused(Scope),
@@ -50,7 +55,8 @@ pub(crate) enum Scope {
 }
 
 impl Target {
-    pub(crate) const ALL: [Target; 8] = [
+    pub(crate) const ALL: [Target; 9] = [
+        Target::Floor,
         Target::TestScope,
         Target::ModuleScope,
         Target::SuiteScope,
@@ -69,6 +75,7 @@ impl Target {
             Target::SuiteScope | Target::Reused(Scope::Suite) => "ours_suite_scope",
             Target::SqlxTest => "sqlx_test",
             Target::Testcontainers => "testcontainers_rs",
+            Target::Floor => "floor_no_isolation",
         }
     }
 
@@ -79,6 +86,7 @@ impl Target {
             Target::SuiteScope => "ours, suite scope (cleaned)",
             Target::SqlxTest => "`#[sqlx::test]` (database + migrations per test)",
             Target::Testcontainers => "testcontainers-rs (container per test)",
+            Target::Floor => "**floor**: no isolation (one database, keys of each test's own)",
             Target::Reused(Scope::Test) => "ours, test scope, server reused (`FIXTURES_REUSE=1`)",
             Target::Reused(Scope::Module) => {
                 "ours, module scope, server reused (`FIXTURES_REUSE=1`)"
@@ -119,6 +127,10 @@ pub(crate) struct SuiteRun {
     pub(crate) wall: Duration,
     pub(crate) peak_servers: usize,
     pub(crate) left_behind: usize,
+    /// Our fixtures' reports (`FIXTURES_REPORT_FILE`), added up over the run's processes.
+    pub(crate) fixtures: std::collections::BTreeMap<String, crate::report::Row>,
+    /// Under nextest: each test's time as nextest reports it (its process, start to exit), ms.
+    pub(crate) test_times: Vec<f64>,
 }
 
 /// What one `cargo xtask bench` measured.
@@ -130,6 +142,10 @@ pub(crate) struct Results {
     pub(crate) isolation: String,
     pub(crate) startup: String,
     pub(crate) suites: Vec<SuiteRun>,
+    /// A user's crate's per-test cost (`consumers/userpath`).
+    pub(crate) userpath: Vec<userpath::UserPathRow>,
+    /// A real-app-style suite, seven ways (`consumers/realapp`).
+    pub(crate) realapp: Vec<realapp::RealAppRow>,
     pub(crate) machine: Vec<(String, String)>,
     pub(crate) command: String,
     pub(crate) elapsed: Duration,
@@ -229,6 +245,9 @@ pub(crate) fn bench(quick: bool, reps: usize) -> Result {
     // 2. The 200-test suite.
     results.suites = suites(&built, quick, reps)?;
     built.remove_files();
+    // 4. A user's crate, debug build, as its tests run. 5. A real-app-style suite.
+    results.userpath = userpath::run(quick)?;
+    results.realapp = realapp::run(quick, reps)?;
     results.machine.push((
         "load average (1, 5, 15 min) at the end".into(),
         report::loadavg(),
@@ -291,6 +310,8 @@ fn selection(target: Target, quick: bool) -> (Vec<&'static str>, usize) {
     match (target, quick) {
         (_, true) => (vec!["t00"], 10),
         (Target::Testcontainers, false) => (vec!["t00", "t01", "t02", "t03"], 40),
+        // Its `migrate` test is run apart, before the timed run.
+        (Target::Floor, false) => (vec!["::t"], 200),
         (_, false) => (vec![], 200),
     }
 }
@@ -579,6 +600,44 @@ impl SqlxServer {
     }
 }
 
+impl SqlxServer {
+    /// The floor's database on this server: created and migrated (by the floor's `migrate`
+    /// test), untimed; the URL names it.
+    fn floor(mut self, built: &Built) -> Result<SqlxServer> {
+        docker(&[
+            "exec",
+            &self.name,
+            "psql",
+            "-U",
+            "postgres",
+            "-qc",
+            "CREATE DATABASE bench_floor",
+        ])?;
+        self.url = match self.url.strip_suffix("/postgres") {
+            Some(server) => format!("{server}/bench_floor"),
+            None => return Err(format!("not a maintenance database's URL: {}", self.url)),
+        };
+        let exe = built
+            .executables
+            .get(Target::Floor.test())
+            .ok_or("no test binary was built for the floor")?;
+        let out = Command::new(exe)
+            .args(["--ignored", "--exact", "migrate"])
+            .env("DATABASE_URL", &self.url)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("{}: {e}", exe.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "migrating the floor's database: {}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout)
+            ));
+        }
+        Ok(self)
+    }
+}
+
 impl Drop for SqlxServer {
     fn drop(&mut self) {
         let _ = docker(&["rm", "-f", "-v", &self.name]);
@@ -607,6 +666,7 @@ fn suite(built: &Built, target: Target, runner: Runner, quick: bool) -> Result<S
     let (filters, tests) = selection(target, quick);
     let sqlx_server = match target {
         Target::SqlxTest => Some(SqlxServer::start()?),
+        Target::Floor => Some(SqlxServer::start()?.floor(built)?),
         _ => None,
     };
     let reused = match target {
@@ -650,6 +710,13 @@ fn suite(built: &Built, target: Target, runner: Runner, quick: bool) -> Result<S
     if let Some(s) = &sqlx_server {
         cmd.env("DATABASE_URL", &s.url);
     }
+    let report_file = std::env::temp_dir().join(format!(
+        "fixtures-bench-{}-{}.jsonl",
+        target.test(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&report_file);
+    cmd.env("FIXTURES_REPORT_FILE", &report_file);
     let shown = format!("{} {} ({} tests)", runner.label(), target.test(), tests);
     eprintln!("\n==> {shown}");
     let log = std::env::temp_dir().join(format!(
@@ -690,6 +757,9 @@ fn suite(built: &Built, target: Target, runner: Runner, quick: bool) -> Result<S
             tail.join("\n")
         ));
     }
+    let fixtures =
+        crate::report::aggregate(&std::fs::read_to_string(&report_file).unwrap_or_default());
+    let _ = std::fs::remove_file(&report_file);
     Ok(SuiteRun {
         target,
         runner,
@@ -697,7 +767,21 @@ fn suite(built: &Built, target: Target, runner: Runner, quick: bool) -> Result<S
         wall,
         peak_servers: sampled.peak,
         left_behind,
+        fixtures,
+        test_times: nextest_times(&output),
     })
+}
+
+/// Each test's time in nextest's output (`PASS [   0.110s]`), in ms.
+fn nextest_times(output: &str) -> Vec<f64> {
+    output
+        .lines()
+        .filter_map(|l| {
+            let rest = l.trim_start().strip_prefix("PASS [")?;
+            let secs = rest.split('s').next()?.trim();
+            Some(secs.parse::<f64>().ok()? * 1e3)
+        })
+        .collect()
 }
 
 /// How many tests passed, from the runner's summary line.
@@ -778,6 +862,9 @@ mod tests {
         let nextest = "     Summary [   9.1s] 40 tests run: 40 passed, 0 skipped";
         assert_eq!(passed_count(nextest, Runner::Nextest), Some(40));
         assert_eq!(passed_count("nothing", Runner::Nextest), None);
+        let times = nextest_times("        PASS [   0.110s] ( 4/10) b::t m00::t003\n   START x\n");
+        assert_eq!(times.len(), 1);
+        assert!((times[0] - 110.0).abs() < 1e-6);
     }
 
     #[test]
@@ -800,5 +887,6 @@ mod tests {
         }
         assert_eq!(selection(Target::Testcontainers, false).1, 40);
         assert_eq!(selection(Target::SqlxTest, false), (vec![], 200));
+        assert_eq!(selection(Target::Floor, false), (vec!["::t"], 200));
     }
 }

@@ -171,13 +171,20 @@ impl Lane {
     /// Kept connections for a turn, full and reset: the set whose refill after an earlier
     /// turn is over (the other may still be refilling), made ready now when neither was;
     /// `None` (the test gets a pool of its own) when they cannot be made ready.
-    pub(super) async fn kept_ready(&self, options: &PgConnectOptions, max: u32) -> Option<Handout> {
+    pub(super) async fn kept_ready(
+        self: &Arc<Self>,
+        options: &PgConnectOptions,
+        max: u32,
+    ) -> Option<Handout> {
         // A set not refilling, ready first; else the one refilling the longest (the first).
         let idle = |i: usize| !self.sets[i].refilling.load(Ordering::Acquire);
         let pick = (0..2)
             .find(|&i| idle(i) && self.sets[i].kept.lock().is_some())
             .or_else(|| (0..2).find(|&i| idle(i)))
             .unwrap_or(0);
+        // The other set is made ahead, in the background, the first time this one is handed
+        // out: the lane's next turn finds it full.
+        self.prefill(1 - pick, options, max);
         let set = &self.sets[pick];
         let mut refill = set.refill.lock().await;
         refill.handouts += 1;
@@ -212,6 +219,42 @@ impl Lane {
                 None
             }
         }
+    }
+
+    /// Makes set `i` (when it has no connections yet and none are being made) in the
+    /// background, full and reset, for a later turn. Only where a process runs many tests
+    /// (`cargo test`): a nextest process has one.
+    pub(super) fn prefill(self: &Arc<Self>, i: usize, options: &PgConnectOptions, max: u32) {
+        let set = &self.sets[i];
+        if fixtures_core::runner() != fixtures_core::Runner::CargoTest
+            || set.kept.lock().is_some()
+            || set.refilling.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let lane = self.clone();
+        let options = options.clone().database(&self.name);
+        fixtures_core::runtime::handle().spawn(async move {
+            let set = &lane.sets[i];
+            let mut refill = set.refill.lock().await;
+            let kept = {
+                let mut slot = set.kept.lock();
+                match slot.as_ref() {
+                    // Made by a turn meanwhile.
+                    Some(_) => None,
+                    None => Some(slot.insert(Kept::new(&options, max, TURN_DEADLINE)).clone()),
+                }
+            };
+            if let Some(kept) = kept {
+                match kept.ready().await {
+                    Ok(opened) => refill.ready = Some(opened),
+                    Err(e) => {
+                        tracing::debug!(database = %lane.name, "kept connections made ahead: {e}")
+                    }
+                }
+            }
+            set.refilling.store(false, Ordering::Release);
+        });
     }
 
     /// After the turn that had `handout` (its test's runtime is ending): a set that opened a

@@ -185,6 +185,8 @@ impl SharedDb {
             // The lane's first turn in this process gets a pool of its own (under nextest a
             // process has one test); from the second on, the lane's kept connections.
             let kept = if lane.turns.fetch_add(1, Ordering::AcqRel) == 0 {
+                // Its kept connections are made meanwhile, for its next turn.
+                lane.prefill(0, &self.options, pool_max);
                 None
             } else {
                 lane.kept_ready(&self.options, pool_max).await

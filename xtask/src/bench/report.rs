@@ -223,7 +223,7 @@ fn x(v: Option<f64>) -> String {
     v.map_or_else(|| "—".into(), |v| format!("{v:.1}×"))
 }
 
-/// The targets of issue #5, each with its figure and verdict.
+/// The targets of issues #5 and #18, each with its figure and verdict.
 fn targets(r: &Results) -> String {
     let f = figures(r);
     let mut out = String::from("| target | measured | |\n|---|---|---|\n");
@@ -235,7 +235,7 @@ fn targets(r: &Results) -> String {
                 if *n == 20 {
                     "21-table example"
                 } else {
-                    "100-table"
+                    "200-table"
                 }
             )
         });
@@ -274,6 +274,52 @@ fn targets(r: &Results) -> String {
             verdict(module.judged().is_some_and(|v| v >= 20.0))
         );
     }
+    // Issue #18: the cost of isolation over the floor (the same bodies with none).
+    let sums = summarise(&r.suites);
+    let over_floor = |t: Target, runner: Runner| {
+        let cost = |t: Target| sums.get(&(t, runner)).map(Summary::per_test);
+        Some(cost(t)? / cost(Target::Floor)?)
+    };
+    for (scope, started, reused, runner, limit, floor) in [
+        (
+            "module",
+            Target::ModuleScope,
+            Scope::Module,
+            Runner::CargoTest,
+            1.2,
+            "(a)",
+        ),
+        (
+            "module",
+            Target::ModuleScope,
+            Scope::Module,
+            Runner::Nextest,
+            1.2,
+            "(b)",
+        ),
+        (
+            "test",
+            Target::TestScope,
+            Scope::Test,
+            Runner::CargoTest,
+            1.5,
+            "(a)",
+        ),
+    ] {
+        let (started, reused) = (
+            over_floor(started, runner),
+            over_floor(Target::Reused(reused), runner),
+        );
+        let judged = reused.or(started);
+        out += &format!(
+            "| {scope} scope ≤ {limit}× floor {floor}, {} | {} with the server reused (the floor's is started before the run); {} with our server's start inside the run | {} |\n",
+            runner.label(),
+            x(reused),
+            x(started),
+            verdict(judged.is_some_and(|v| v <= limit))
+        );
+    }
+    out += &user_targets(r);
     let peaks: Vec<String> = f
         .nextest_peaks
         .iter()
@@ -293,7 +339,7 @@ fn targets(r: &Results) -> String {
 fn suites_table(r: &Results) -> String {
     let sums = summarise(&r.suites);
     let mut out = String::from(
-        "| tests | runner | tests run | wall time | per test | Postgres servers alive at peak | × faster than `#[sqlx::test]` | × faster than testcontainers-rs |\n|---|---|---|---|---|---|---|---|\n",
+        "| tests | runner | tests run | wall time | per test | Postgres servers alive at peak | × the floor | × faster than `#[sqlx::test]` | × faster than testcontainers-rs |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for runner in [Runner::CargoTest, Runner::Nextest] {
         let cost = |t: Target| sums.get(&(t, runner)).map(Summary::per_test);
@@ -305,6 +351,7 @@ fn suites_table(r: &Results) -> String {
             let mine = s.per_test();
             let vs_sqlx = cost(Target::SqlxTest).map(|s| s / mine);
             let vs_tc = cost(Target::Testcontainers).map(|c| c / mine);
+            let vs_floor = cost(Target::Floor).map(|f| mine / f);
             let wall_text = if *tests < 200 && !r.quick {
                 format!(
                     "{} for {tests} (≈ {} for 200, extrapolated)",
@@ -330,10 +377,11 @@ fn suites_table(r: &Results) -> String {
                 String::new()
             };
             out += &format!(
-                "| {} | {} | {tests} | {wall_text} | {:.0} ms | {peak}{left_text} | {} | {} |\n",
+                "| {} | {} | {tests} | {wall_text} | {:.0} ms | {peak}{left_text} | {} | {} | {} |\n",
                 t.label(),
                 runner.label(),
                 mine * 1000.0,
+                x(vs_floor),
                 if t == Target::SqlxTest {
                     "1.0×".into()
                 } else {
@@ -350,9 +398,153 @@ fn suites_table(r: &Results) -> String {
     out
 }
 
+/// Issue #18's targets on a user's path: the module-scope turn in a user's crate (debug
+/// build), its agreement with the in-workspace bench, and the real-app suite.
+fn user_targets(r: &Results) -> String {
+    use super::realapp::Way;
+    use super::userpath::{Scope as UScope, Style};
+    let mut out = String::new();
+    let median = |style: Style| {
+        r.userpath
+            .iter()
+            .find(|u| u.style == style && u.scope == UScope::Module)
+            .filter(|u| !u.samples.is_empty())
+            .map(|u| crate::report::quantile(&u.samples, 0.5))
+    };
+    let (rstest, helper) = (median(Style::Rstest), median(Style::SpawnApp));
+    let bench = medians(&r.isolation).get("module wide wait").copied();
+    let ms = |v: Option<f64>| v.map_or_else(|| "—".into(), |v| format!("{v:.2} ms"));
+    out += &format!(
+        "| module-scope turn ≤ 3 ms median at 200 tables, a user's crate (debug build, 2 test threads) | `#[rstest]`: {}; `spawn_app()`: {} (every turn, a lane's first ones included) | {} |\n",
+        ms(rstest),
+        ms(helper),
+        verdict(rstest.is_some_and(|v| v <= 3.0) && helper.is_some_and(|v| v <= 3.0))
+    );
+    let ratio = |v: Option<f64>| Some(v? / bench?);
+    let worst = [ratio(rstest), ratio(helper)]
+        .into_iter()
+        .flatten()
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    out += &format!(
+        "| the user's path and the in-workspace bench agree within 1.5× | in-workspace (release, one test at a time, 200 tables): {}; the user's crate over it: `#[rstest]` {}, `spawn_app()` {} | {} |\n",
+        ms(bench),
+        x(ratio(rstest)),
+        x(ratio(helper)),
+        verdict(worst.is_some_and(|v| v <= 1.5))
+    );
+    let cold: Vec<_> = r
+        .realapp
+        .iter()
+        .filter(|w| matches!(w.way, Way::Cold(_)))
+        .collect();
+    if !cold.is_empty() {
+        let shown: Vec<String> = cold
+            .iter()
+            .map(|w| format!("{}: {:.2}×", w.way.label(), w.vs_handwritten))
+            .collect();
+        let left: usize = cold
+            .iter()
+            .map(|w| w.databases_left.unwrap_or(0) + w.containers_left)
+            .sum();
+        out += &format!(
+            "| real app, 50 tests: ours ≤ 0.9× the hand-written helper's wall time, cold, Docker backend, 0 databases left | {}; left behind: {left} | {} |\n",
+            shown.join("; "),
+            verdict(left == 0 && cold.iter().all(|w| w.vs_handwritten <= 0.9))
+        );
+    }
+    let reused: Vec<_> = r
+        .realapp
+        .iter()
+        .filter(|w| matches!(w.way, Way::Reused(_)))
+        .collect();
+    if !reused.is_empty() {
+        let shown: Vec<String> = reused
+            .iter()
+            .map(|w| {
+                format!(
+                    "{}: {}",
+                    w.way.label(),
+                    w.framework_share
+                        .map_or_else(|| "—".into(), |v| format!("{:.1} %", v * 100.0))
+                )
+            })
+            .collect();
+        out += &format!(
+            "| real app: the framework's share of the suite's time ≤ 3 % with reuse | {} | {} |\n",
+            shown.join("; "),
+            verdict(
+                reused
+                    .iter()
+                    .all(|w| w.framework_share.is_some_and(|v| v <= 0.03))
+            )
+        );
+    }
+    out
+}
+
+/// Under nextest (one process per test): where a test process's time goes — the median of
+/// each of our fixtures' setups over the run's processes (its own time, from the reports), the
+/// mean of its teardowns, and the rest (the process's start and exit, the runtime, the body and
+/// its connections) — beside the floor's whole test process.
+fn nextest_breakdown(r: &Results) -> String {
+    use crate::report::quantile;
+    let run_of = |t: Target| {
+        r.suites
+            .iter()
+            .find(|s| s.target == t && s.runner == Runner::Nextest)
+    };
+    let floor = run_of(Target::Floor)
+        .filter(|s| !s.test_times.is_empty())
+        .map(|s| quantile(&s.test_times, 0.5));
+    let mut out = String::from(
+        "| tests (nextest) | a test process (median) | server joined (`pg_server`) | shared database (`shared_db`) | the test's database (`db`) | teardowns (mean) | the rest (process, runtime, body) | floor (b): a test process (median) |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for t in Target::ALL.into_iter().filter(|t| t.ours()) {
+        let Some(run) = run_of(t).filter(|s| !s.test_times.is_empty()) else {
+            continue;
+        };
+        let process = quantile(&run.test_times, 0.5);
+        let setup = |name: &str| -> f64 {
+            let samples: Vec<f64> = run
+                .fixtures
+                .iter()
+                .filter(|(k, _)| k.rsplit("::").next() == Some(name))
+                .flat_map(|(_, row)| row.samples.iter().copied())
+                .collect();
+            quantile(&samples, 0.5)
+        };
+        let processes = run.test_times.len().max(1) as f64;
+        let teardowns = run
+            .fixtures
+            .values()
+            .map(|row| row.teardown_ms)
+            .sum::<f64>()
+            / processes;
+        let (server, shared, db) = (setup("pg_server"), setup("shared_db"), setup("db"));
+        let rest = process - server - shared - db - teardowns;
+        out += &format!(
+            "| {} | {process:.1} ms | {server:.1} ms | {shared:.1} ms | {db:.1} ms | {teardowns:.1} ms | {rest:.1} ms | {} |\n",
+            t.label(),
+            floor.map_or_else(|| "—".into(), |f| format!("{f:.1} ms")),
+        );
+    }
+    out += "\nA test process: nextest's time for the test (its process, start to exit), median over \
+            the run. Our fixtures' columns: the median of each setup's own time over the run's \
+            processes (from the fixtures' reports; `pg_server` in a process that joins the run: \
+            its server found from the run's note, its settings read, its keeper connection — \
+            the run's liveness lock — and the admin pool's first connection opened at once). The \
+            rest: the process's start and exit, the runtime, the test's body and the \
+            connections it opens.\n";
+    out
+}
+
 /// The short summary printed after a full run.
 pub(crate) fn headline(r: &Results) -> String {
-    format!("Targets (issue #5):\n\n{}\n{}", targets(r), suites_table(r))
+    format!(
+        "Targets (issues #5 and #18):\n\n{}\n{}",
+        targets(r),
+        suites_table(r)
+    )
 }
 
 /// The whole report.
@@ -400,7 +592,7 @@ Noise: 2 cores, shared by the test runners, Docker, Postgres and whatever else r
 (see the load averages above). Compare figures of the same run; `--reps N` repeats each suite run
 and reports the median and the range.
 
-## Targets (issue #5)
+## Targets (issues #5 and #18)
 
 {targets}
 ## 1. Per-test isolation overhead
@@ -423,7 +615,7 @@ test uses (`pg::test_scope::db`, `pg::module_scope::db`, `pg::suite_scope::db`).
 
 {isolation}
 
-## 2. The same 200 tests, five ways, two runners
+## 2. The same 200 tests, six ways, two runners
 
 `bench-suite/tests/*.rs`: 200 tests (`t000`…`t199`, 10 modules of 20) with one body
 (`bench_suite::typical`: an organisation, a user, a membership, a project and 2 tasks through
@@ -450,6 +642,14 @@ and nextest both run 2 tests at a time here.
   applied per test, on one server the xtask starts *before* the timed run (a container of the same
   image with the same settings — tmpfs, fsync off, the password stored as md5 — given through
   `DATABASE_URL`, at the container's own address like ours) and removes after it.
+- **floor** (`floor_no_isolation`): the same statements with no isolation at all — one
+  database, created and migrated before the timed run on a server started before it (as
+  `#[sqlx::test]`'s), each test opening a pool of its own from `DATABASE_URL` (on its runtime,
+  lazily, at most 4 connections, as a suite without a framework does) and writing under keys of
+  its own (`bench_suite::unisolated`: the test's name in the unique keys; identities not
+  checked). Under `cargo test` it is floor (a); under nextest floor (b), the same bodies in
+  bare test processes with a plain connection. "× the floor" is a row's per-test cost over
+  the floor's, same runner.
 - **testcontainers-rs** 0.28: each test starts a `GenericImage` container of the same image
   (tmpfs data, fsync off, the image's default SCRAM authentication; ready on the log line, then a
   real connection, since the line is logged twice on a fresh data directory), migrates, runs the
@@ -461,6 +661,9 @@ Servers alive at peak: sampled every ~100 ms (containers of the image that belon
 or were left for it to reuse, plus local servers of ours started during it).
 
 {suites}
+### Where a test process's time goes under nextest
+
+{breakdown}
 ## 3. Suite start (bench-suite `startup` bench)
 
 `cargo bench --workspace --bench startup` (bench-suite/benches/startup.rs): each start is a new process and a new run (a new
@@ -468,6 +671,22 @@ or were left for it to reuse, plus local servers of ours started during it).
 (`FIXTURES_RUN_ID` / `FIXTURES_RUN_OWNER` shared).
 
 {startup}
+
+## 4. A user's crate (`consumers/userpath`)
+
+A crate outside the workspace (its own `[workspace]` and lockfile) that depends on ours by path
+and uses only the public API: a 200-table migration, 60 tests per binary (module scope: 3
+modules of 20), each writing a few rows into 4 tables and reading them back; one binary per
+style and scope — `#[rstest]` injection of `db`, and plain `#[tokio::test]`s calling a
+`spawn_app()` helper that serves an axum app on the test's database (its own pool from
+`db.url()`) and calls it over HTTP. Built in the dev profile and run as `cargo test` runs it
+(`--test-threads 2`), on the Docker backend. The per-test cost is read from the fixtures'
+report (`FIXTURES_REPORT_FILE`: each setup's own time).
+
+{userpath}
+## 5. A real-app-style suite (`consumers/realapp`)
+
+{realapp}
 "#,
         command = r.command,
         elapsed = r.elapsed.as_secs_f64(),
@@ -476,6 +695,9 @@ or were left for it to reuse, plus local servers of ours started during it).
         clean = prose(&r.clean),
         isolation = prose(&r.isolation),
         suites = suites_table(r),
+        breakdown = nextest_breakdown(r),
+        userpath = super::userpath::table(&r.userpath),
+        realapp = super::realapp::table(&r.realapp),
         startup = prose(&r.startup),
     )
 }

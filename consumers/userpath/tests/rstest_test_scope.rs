@@ -1,0 +1,10 @@
+//! The user-path benchmark, test scope (a fresh clone of the template per test): 60 tests in 3
+//! modules of 20, the database injected by `#[rstest]` (`db: Lease<TestDb>`), the test body on its
+//! pool. All `#[ignore]`d: `cargo xtask bench` runs them with `--ignored`.
+
+#[macro_use]
+mod common;
+
+use common::pg::test_scope::db;
+
+for_each_test!(rstest_tests);
