@@ -222,14 +222,10 @@ impl Lane {
     }
 
     /// Makes set `i` (when it has no connections yet and none are being made) in the
-    /// background, full and reset, for a later turn. Only where a process runs many tests
-    /// (`cargo test`): a nextest process has one.
+    /// background, full and reset, for a later turn.
     pub(super) fn prefill(self: &Arc<Self>, i: usize, options: &PgConnectOptions, max: u32) {
         let set = &self.sets[i];
-        if fixtures_core::runner() != fixtures_core::Runner::CargoTest
-            || set.kept.lock().is_some()
-            || set.refilling.swap(true, Ordering::AcqRel)
-        {
+        if set.kept.lock().is_some() || set.refilling.swap(true, Ordering::AcqRel) {
             return;
         }
         let lane = self.clone();

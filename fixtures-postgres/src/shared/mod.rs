@@ -185,8 +185,11 @@ impl SharedDb {
             // The lane's first turn in this process gets a pool of its own (under nextest a
             // process has one test); from the second on, the lane's kept connections.
             let kept = if lane.turns.fetch_add(1, Ordering::AcqRel) == 0 {
-                // Its kept connections are made meanwhile, for its next turn.
-                lane.prefill(0, &self.options, pool_max);
+                // Its kept connections are made meanwhile, for its next turn — where a process
+                // runs many tests (a nextest process runs one).
+                if fixtures_core::runner() == fixtures_core::Runner::CargoTest {
+                    lane.prefill(0, &self.options, pool_max);
+                }
                 None
             } else {
                 lane.kept_ready(&self.options, pool_max).await

@@ -81,62 +81,73 @@ async fn kept_connections_are_reset_between_tests() {
     );
 }
 
-/// One test as `#[tokio::test]` runs it: on a thread of its own, in a runtime that ends with
-/// it. It holds every connection of its pool at once and gives them back as it ends (what
-/// sqlx gives back in a task of the ending runtime is lost with it). Returns how many of them
-/// were opened after it asked for its database (on its path).
-fn test_in_its_own_runtime() -> usize {
-    std::thread::spawn(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async {
-                let asked = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_secs_f64();
-                let db = db::fixture().lease_async().await.unwrap();
-                let pool = db.pool();
-                let mut conns = Vec::new();
-                for _ in 0..pool.options().get_max_connections() {
-                    conns.push(pool.acquire().await.unwrap());
-                }
-                let mut new = 0;
-                for c in &mut conns {
-                    let started: f64 = sqlx::query_scalar(
-                        "SELECT extract(epoch FROM backend_start)::float8 FROM pg_stat_activity \
-                         WHERE pid = pg_backend_pid()",
-                    )
-                    .fetch_one(&mut **c)
-                    .await
-                    .unwrap();
-                    new += usize::from(started > asked);
-                }
-                // The test's body.
-                tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-                new
-            })
-    })
-    .join()
-    .unwrap()
-}
+/// A module of its own, so that no other test's turns share its lanes (under nextest, other
+/// processes of the run would take them too).
+mod alone {
+    use crate::pg::module_scope::{db, shared_db};
 
-#[test]
-fn a_test_runtime_that_ends_costs_the_next_turn_no_new_connection() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let _shared = runtime
-        .block_on(shared_db::fixture().lease_async())
-        .unwrap();
-    // The lane's first turn in the process gets a pool of the test's own (under nextest a
-    // process has one test); its kept connections are made meanwhile, in the background.
-    test_in_its_own_runtime();
-    // Then every turn starts on connections made before it: the set its predecessor used is
-    // refilled in the background while the other serves.
-    let opened: Vec<usize> = (0..5).map(|_| test_in_its_own_runtime()).collect();
-    assert_eq!(
-        opened,
-        [0, 0, 0, 0, 0],
-        "connections opened on the path of each turn"
-    );
+    /// One test as `#[tokio::test]` runs it: on a thread of its own, in a runtime that ends with
+    /// it. It holds every connection of its pool at once and gives them back as it ends (what
+    /// sqlx gives back in a task of the ending runtime is lost with it). Returns how many of them
+    /// were opened after it asked for its database (on its path).
+    fn test_in_its_own_runtime() -> usize {
+        std::thread::spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let asked = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs_f64();
+                    let db = db::fixture().lease_async().await.unwrap();
+                    let pool = db.pool();
+                    let mut conns = Vec::new();
+                    for _ in 0..pool.options().get_max_connections() {
+                        conns.push(pool.acquire().await.unwrap());
+                    }
+                    let mut new = 0;
+                    for c in &mut conns {
+                        let started: f64 = sqlx::query_scalar(
+                            "SELECT extract(epoch FROM backend_start)::float8 FROM pg_stat_activity \
+                             WHERE pid = pg_backend_pid()",
+                        )
+                        .fetch_one(&mut **c)
+                        .await
+                        .unwrap();
+                        new += usize::from(started > asked);
+                    }
+                    // The test's body.
+                    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+                    new
+                })
+        })
+        .join()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_test_runtime_that_ends_costs_the_next_turn_no_new_connection() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let _shared = runtime
+            .block_on(shared_db::fixture().lease_async())
+            .unwrap();
+        // The lane's first turn in the process gets a pool of the test's own (under nextest a
+        // process has one test). Under `cargo test` its kept connections are made meanwhile, in
+        // the background; under nextest (a process runs one test: this one) the second turn
+        // makes them.
+        test_in_its_own_runtime();
+        if fixtures_core::runner() == fixtures_core::Runner::Nextest {
+            test_in_its_own_runtime();
+        }
+        // Then every turn starts on connections made before it: the set its predecessor used is
+        // refilled in the background while the other serves.
+        let opened: Vec<usize> = (0..5).map(|_| test_in_its_own_runtime()).collect();
+        assert_eq!(
+            opened,
+            [0, 0, 0, 0, 0],
+            "connections opened on the path of each turn"
+        );
+    }
 }
