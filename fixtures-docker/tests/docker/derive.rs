@@ -20,9 +20,14 @@ async fn derived(setup: &Setup) -> Result<Container, Error> {
     let spec = pg()
         .derive(steps())
         .user("postgres")
-        .entrypoint(["sh", "-c", "cat /derived-marker; id -un; sleep 60"])
+        .entrypoint([
+            "sh",
+            "-c",
+            "cat /derived-marker; id -un; echo started; sleep 60",
+        ])
         .stop_timeout(std::time::Duration::from_secs(1))
-        .wait_for(WaitFor::log_line("derived-"));
+        // The last line: the lines before it are in the logs when it is.
+        .wait_for(WaitFor::log_line("started"));
     fixtures_docker::start(setup, spec).await
 }
 
