@@ -12,7 +12,7 @@ pub(crate) struct Row {
     leases: u64,
     failures: u64,
     pub(crate) setup_ms: f64,
-    waited_ms: f64,
+    pub(crate) waited_ms: f64,
     pub(crate) teardown_ms: f64,
     pub(crate) processes: u64,
     /// Each setup's own time (ms), from every process.

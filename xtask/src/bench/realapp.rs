@@ -282,17 +282,9 @@ fn once(exes: &HashMap<String, PathBuf>, way: Way, quick: bool, state: &Path) ->
 
 /// The fixtures' setup + teardown time over every report line (one per process and fixture).
 fn framework_time(json_lines: &str) -> Duration {
-    let field = |line: &str, key: &str| -> f64 {
-        let Some(i) = line.find(&format!("\"{key}\":")) else {
-            return 0.0;
-        };
-        let rest = &line[i + key.len() + 3..];
-        let end = rest.find([',', '}']).unwrap_or(rest.len());
-        rest[..end].trim().parse().unwrap_or(0.0)
-    };
-    let ms: f64 = json_lines
-        .lines()
-        .map(|l| field(l, "setup_ms") + field(l, "teardown_ms"))
+    let ms: f64 = crate::report::aggregate(json_lines)
+        .values()
+        .map(|r| r.setup_ms + r.teardown_ms)
         .sum();
     Duration::from_secs_f64(ms / 1000.0)
 }
@@ -453,8 +445,8 @@ mod tests {
 
     #[test]
     fn the_framework_time_is_read_from_the_report() {
-        let report = "{\"fixture\":\"db\",\"setup_ms\":12.5,\"waited_ms\":3.0,\"teardown_ms\":2.5}\n\
-                      {\"fixture\":\"pg_server\",\"setup_ms\":400.000,\"teardown_ms\":85.0}";
+        let report = "{\"fixture\":\"db\",\"module\":\"t::pg::module_scope\",\"setup_ms\":12.5,\"waited_ms\":3.0,\"teardown_ms\":2.5}\n\
+                      {\"fixture\":\"pg_server\",\"module\":\"fixtures_postgres::start\",\"setup_ms\":400.000,\"teardown_ms\":85.0}";
         assert_eq!(framework_time(report), Duration::from_millis(500));
         assert_eq!(Way::Reused("module").binary(), "ours_module_scope");
     }

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{IMAGE, capture, docker, executables};
-use crate::report::{numbers, quantile};
+use crate::report::quantile;
 use crate::{Result, cargo, root};
 
 /// The crate's folder, relative to the workspace root.
@@ -173,7 +173,7 @@ fn one(exe: &Path, style: Style, scope: Scope, quick: bool) -> Result<UserPathRo
     let text = std::fs::read_to_string(&report).unwrap_or_default();
     let _ = std::fs::remove_file(&log);
     let _ = std::fs::remove_file(&report);
-    let passed = passed(&output);
+    let passed = super::passed_count(&output, super::Runner::CargoTest).unwrap_or(0);
     eprintln!(
         "<== {:.1}s {shown}: {passed} passed, {left} left behind",
         wall.as_secs_f64()
@@ -259,34 +259,16 @@ fn wait_gone(pid: u32, deadline: Duration) -> usize {
     }
 }
 
-/// How many tests passed, from libtest's summary lines.
-fn passed(output: &str) -> usize {
-    output
-        .lines()
-        .filter_map(|l| l.strip_prefix("test result: "))
-        .filter_map(|l| {
-            let i = l.find(" passed")?;
-            l[..i].split_whitespace().last()?.parse::<usize>().ok()
-        })
-        .sum()
-}
-
-/// The value of the JSON field `key` of `line` (a string's text, or a number).
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let start = line.find(&format!("\"{key}\":"))? + key.len() + 3;
-    let rest = &line[start..];
-    let rest = rest.strip_prefix('"').unwrap_or(rest);
-    Some(&rest[..rest.find(['"', ',', '}'])?])
-}
-
-/// Adds the report's lines of the `db` fixture (the one a test receives) to `row`.
+/// Adds the report's rows of the `db` fixture (the one a test receives) to `row`.
 fn read_report(text: &str, row: &mut UserPathRow) {
-    for line in text.lines().filter(|l| field(l, "fixture") == Some("db")) {
-        let num = |k: &str| field(line, k).and_then(|v| v.parse::<f64>().ok());
-        row.setups += num("setups").unwrap_or(0.0) as usize;
-        row.setup_ms += num("setup_ms").unwrap_or(0.0);
-        row.waited_ms += num("waited_ms").unwrap_or(0.0);
-        row.samples.extend(numbers(line, "setup_samples_ms"));
+    for (_, db) in crate::report::aggregate(text)
+        .into_iter()
+        .filter(|(name, _)| name.ends_with("::db"))
+    {
+        row.setups += db.setups as usize;
+        row.setup_ms += db.setup_ms;
+        row.waited_ms += db.waited_ms;
+        row.samples.extend(db.samples);
     }
 }
 
@@ -367,9 +349,7 @@ mod tests {
     }
 
     #[test]
-    fn passed_tests_are_added_up_over_summary_lines() {
-        let out = "test m0::t00 ... ok\ntest result: ok. 10 passed; 0 failed; 60 ignored\n";
-        assert_eq!(passed(out), 10);
+    fn a_binary_is_named_after_its_style_and_scope() {
         assert_eq!(binary(Style::SpawnApp, Scope::Suite), "helper_suite_scope");
     }
 }
