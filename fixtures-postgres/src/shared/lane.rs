@@ -228,28 +228,14 @@ impl Lane {
         if set.kept.lock().is_some() || set.refilling.swap(true, Ordering::AcqRel) {
             return;
         }
-        let lane = self.clone();
         let options = options.clone().database(&self.name);
-        fixtures_core::runtime::handle().spawn(async move {
-            let set = &lane.sets[i];
-            let mut refill = set.refill.lock().await;
-            let kept = {
-                let mut slot = set.kept.lock();
-                match slot.as_ref() {
-                    // Made by a turn meanwhile.
-                    Some(_) => None,
-                    None => Some(slot.insert(Kept::new(&options, max, TURN_DEADLINE)).clone()),
-                }
-            };
-            if let Some(kept) = kept {
-                match kept.ready().await {
-                    Ok(opened) => refill.ready = Some(opened),
-                    Err(e) => {
-                        tracing::debug!(database = %lane.name, "kept connections made ahead: {e}")
-                    }
-                }
+        self.ready_in_background(i, "kept connections made ahead", move |set, _| {
+            let mut slot = set.kept.lock();
+            match slot.as_ref() {
+                // Made by a turn meanwhile.
+                Some(_) => None,
+                None => Some(slot.insert(Kept::new(&options, max, TURN_DEADLINE)).clone()),
             }
-            set.refilling.store(false, Ordering::Release);
         });
     }
 
@@ -266,17 +252,30 @@ impl Lane {
             fixtures_core::runtime::handle().spawn(async move { k.pool.close().await });
             return;
         }
-        set.refilling.store(true, Ordering::Release);
+        let number = handout.number;
+        let kept = handout.kept;
+        self.ready_in_background(handout.set, "refill after the turn", move |_, refill| {
+            // Stands down when a newer turn has the set.
+            (refill.handouts == number).then_some(kept)
+        });
+    }
+
+    /// Makes set `i` ready (full, reset) in the background: `kept`, called under the set's
+    /// refill lock, gives the connections to make ready, or none. The set counts as refilling
+    /// until it is done.
+    fn ready_in_background<F>(self: &Arc<Self>, i: usize, what: &'static str, kept: F)
+    where
+        F: FnOnce(&KeptSet, &Refill) -> Option<Kept> + Send + 'static,
+    {
+        self.sets[i].refilling.store(true, Ordering::Release);
         let lane = self.clone();
         fixtures_core::runtime::handle().spawn(async move {
-            let set = &lane.sets[handout.set];
+            let set = &lane.sets[i];
             let mut refill = set.refill.lock().await;
-            if refill.handouts == handout.number {
-                match handout.kept.ready().await {
+            if let Some(kept) = kept(set, &refill) {
+                match kept.ready().await {
                     Ok(opened) => refill.ready = Some(opened),
-                    Err(e) => {
-                        tracing::debug!(database = %lane.name, "refill after the turn: {e}");
-                    }
+                    Err(e) => tracing::debug!(database = %lane.name, "{what}: {e}"),
                 }
             }
             set.refilling.store(false, Ordering::Release);
