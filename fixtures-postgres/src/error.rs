@@ -126,6 +126,26 @@ pub enum Error {
         /// What failed.
         message: String,
     },
+    /// The connection budget (see `FIXTURES_PG_BUDGET`) had no room for a process or a test
+    /// within `FIXTURES_PG_BUDGET_WAIT`.
+    #[error(
+        "{what} needs {needs} connections of the server's connection budget ({budget}, shared \
+         by every test process of every run on the server) and waited {waited:?} without \
+         finding them free\n  hint: run fewer tests at once (--test-threads, nextest -j), \
+         lower FIXTURES_PG_POOL_MAX (each test's pool), raise the server's max_connections \
+         (FIXTURES_PG_MAX_CONNECTIONS for a server the framework starts) or \
+         FIXTURES_PG_BUDGET_WAIT; FIXTURES_PG_BUDGET sets the budget (off: none)"
+    )]
+    Budget {
+        /// What waited (a test, a shared database's lane, a process).
+        what: String,
+        /// How many connections it needed.
+        needs: u32,
+        /// The budget, in connections.
+        budget: u32,
+        /// How long it waited.
+        waited: std::time::Duration,
+    },
     /// Waiting for the turn on a shared database took too long.
     #[error("waited {waited:?} for the turn on shared database `{database}`")]
     TurnTimeout {

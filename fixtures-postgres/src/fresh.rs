@@ -57,6 +57,11 @@ impl Databases {
             let template = self.template(server).await?;
             let label = setup.test().unwrap_or(setup.instance()).to_owned();
             let name = names::database_name("fx_", &label, &[&label, &unique()]);
+            // The test's pool counts in the connection budget until its database is dropped.
+            let units = server
+                .budget()
+                .admit(config::pool_max()?, &format!("test `{label}`"))
+                .await?;
             let pool = server.admin_pool();
             let mut admin = server.admin_conn().await?;
             let start = Instant::now();
@@ -105,6 +110,7 @@ impl Databases {
                     if let Err(e) = result {
                         tracing::warn!("cannot drop test database {name}: {e}");
                     }
+                    drop(units);
                 });
             });
             Ok(db)

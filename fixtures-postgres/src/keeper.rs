@@ -9,48 +9,225 @@
 //! Under nextest a run's processes come and go: between two of them nothing may hold the
 //! lock for a few milliseconds. A sweep therefore takes a run of another namespace for dead
 //! only when its lock is still free after [`RECHECK`].
+//!
+//! The same connection holds the process's units of the connection budget (see
+//! [`crate::budget`]): one task on the background runtime owns it and takes or gives back
+//! units when asked.
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fixtures_core::Setup;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
+use tokio::sync::{mpsc, oneshot};
 
+use crate::budget::{self, Budget};
 use crate::error::Error;
 use crate::names;
 
 /// How long a run of another namespace must hold no lock before its databases are swept.
 pub(crate) const RECHECK: Duration = Duration::from_secs(2);
 
+/// The first half of the budget's units' keys (`pg_advisory_lock(UNIT_CLASS, slot)`).
+pub(crate) const UNIT_CLASS: i32 = 0x6678_6275;
+
 /// The advisory-lock key of run `run`.
 pub(crate) fn run_key(run: &str) -> i64 {
     names::lock_key(&format!("fixtures-run {run}"))
 }
 
-/// Opens this process's keeper connection (`admin`: the server's maintenance database) and
-/// holds the run's lock on it until the `pg_server` fixture's teardown (or the process's end).
-pub(crate) async fn hold(admin: PgConnectOptions, setup: &Setup) -> Result<(), Error> {
+/// Takes `$3` free units of `0..$2`, skipping the session's own (`$4`: an advisory lock is
+/// re-entrant, so the session's own would be taken again). `CASE` keeps the order.
+const TAKE: &str = "SELECT coalesce(array_agg(s), '{}')::int4[] FROM (SELECT s FROM \
+     generate_series(0, $2 - 1) s WHERE CASE WHEN s = ANY($4) THEN false \
+     ELSE pg_try_advisory_lock($1, s) END LIMIT $3) t";
+
+const GIVE_BACK: &str = "SELECT count(pg_advisory_unlock($1, s)) FROM unnest($2::int4[]) s";
+
+/// `n` units of `0..total` on `conn`, all or none.
+async fn take(
+    conn: &mut PgConnection,
+    n: u32,
+    total: u32,
+    own: &[i32],
+) -> Result<Option<Vec<i32>>, sqlx::Error> {
+    let got: Vec<i32> = sqlx::query_scalar(TAKE)
+        .bind(UNIT_CLASS)
+        .bind(i32::try_from(total).unwrap_or(i32::MAX))
+        .bind(i64::from(n))
+        .bind(own)
+        .fetch_one(&mut *conn)
+        .await?;
+    if got.len() == n as usize {
+        return Ok(Some(got));
+    }
+    give_back(conn, &got).await?;
+    Ok(None)
+}
+
+async fn give_back(conn: &mut PgConnection, slots: &[i32]) -> Result<(), sqlx::Error> {
+    if !slots.is_empty() {
+        sqlx::query(GIVE_BACK)
+            .bind(UNIT_CLASS)
+            .bind(slots)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+enum Cmd {
+    Take {
+        n: u32,
+        reply: oneshot::Sender<Result<Option<Vec<i32>>, sqlx::Error>>,
+    },
+    GiveBack(Vec<i32>),
+    Stop,
+}
+
+/// This process's keeper connection, owned by a task on the background runtime.
+#[derive(Clone)]
+pub(crate) struct Keeper {
+    tx: mpsc::UnboundedSender<Cmd>,
+}
+
+impl std::fmt::Debug for Keeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keeper")
+    }
+}
+
+fn ended() -> sqlx::Error {
+    sqlx::Error::Protocol("the run's keeper connection has ended (the server fixture's teardown ran)".into())
+}
+
+impl Keeper {
+    /// `n` more units for this process, all or none (`None`: not free now).
+    pub(crate) async fn take(&self, n: u32) -> Result<Option<Vec<i32>>, sqlx::Error> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Cmd::Take { n, reply }).map_err(|_| ended())?;
+        answer.await.map_err(|_| ended())?
+    }
+
+    /// Gives units back (without waiting; nothing when the keeper has ended: its connection
+    /// took them with it).
+    pub(crate) fn give_back(&self, slots: Vec<i32>) {
+        if !slots.is_empty() {
+            let _ = self.tx.send(Cmd::GiveBack(slots));
+        }
+    }
+}
+
+/// Whether a connection was refused because the server is full (SQLSTATE 53300).
+fn server_full(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "53300")
+}
+
+/// Makes `conn` (a new connection to the maintenance database, `options`) this process's
+/// keeper: it holds the run's lock until the `pg_server` fixture's teardown (or the process's
+/// end) and, with a budget of `total` units, the process's own units and one test's share,
+/// taken together. Waits, holding nothing, while they are not free.
+pub(crate) async fn hold(
+    conn: PgConnection,
+    options: PgConnectOptions,
+    total: Option<u32>,
+    setup: &Setup,
+) -> Result<Budget, Error> {
     let run = fixtures_core::run_id();
-    let database = admin.get_database().unwrap_or("postgres").to_owned();
-    let options = admin.application_name(&format!("fixtures-keeper {run}"));
-    let mut conn = PgConnection::connect_with(&options)
-        .await
-        .map_err(Error::sql("connecting the run's keeper", &database))?;
-    sqlx::query("SELECT pg_advisory_lock_shared($1)")
-        .bind(run_key(run))
-        .execute(&mut conn)
-        .await
-        .map_err(Error::sql("taking the run's keeper lock", &database))?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let database = options.get_database().unwrap_or("postgres").to_owned();
+    let options = options.application_name(&format!("fixtures-keeper {run}"));
+    let (own, share) = budget::joining()?;
+    let total = match total {
+        Some(t) if own + share > t => {
+            tracing::warn!(
+                "the server's connection budget ({t}) cannot hold one process (its own {own} \
+                 connections and a test's pool of {share}): going on without a budget; raise \
+                 the server's max_connections or lower FIXTURES_PG_POOL_MAX"
+            );
+            None
+        }
+        other => other,
+    };
+    let start = Instant::now();
+    let deadline = budget::wait()?;
+    let mut pause = Duration::from_millis(5);
+    let mut first = Some(conn);
+    let (mut conn, held) = loop {
+        let next = match first.take() {
+            Some(c) => Ok(c),
+            None => PgConnection::connect_with(&options).await,
+        };
+        match next {
+            Ok(mut c) => {
+                sqlx::query("SELECT set_config('application_name', $1, false), pg_advisory_lock_shared($2)")
+                    .bind(format!("fixtures-keeper {run}"))
+                    .bind(run_key(run))
+                    .execute(&mut c)
+                    .await
+                    .map_err(Error::sql("taking the run's keeper lock", &database))?;
+                let held = match total {
+                    None => Some(Vec::new()),
+                    Some(t) => take(&mut c, own + share, t, &[])
+                        .await
+                        .map_err(Error::sql("taking units of the connection budget", &database))?,
+                };
+                match held {
+                    Some(h) => break (c, h),
+                    None => {
+                        let _ = c.close().await;
+                    }
+                }
+            }
+            Err(e) if server_full(&e) => {}
+            Err(e) => return Err(Error::sql("connecting the run's keeper", &database)(e)),
+        }
+        if start.elapsed() >= deadline {
+            return Err(Error::Budget {
+                what: "this process (the framework's own connections and a test's pool)".into(),
+                needs: own + share,
+                budget: total.unwrap_or(0),
+                waited: start.elapsed(),
+            });
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
     fixtures_core::runtime::handle().spawn(async move {
-        let _ = stopped.await;
+        let mut own_units = held;
+        while let Some(cmd) = rx.recv().await {
+            match cmd {
+                Cmd::Take { n, reply } => {
+                    let result = match total {
+                        None => Ok(Some(Vec::new())),
+                        Some(t) => take(&mut conn, n, t, &own_units).await,
+                    };
+                    if let Ok(Some(slots)) = &result {
+                        own_units.extend(slots);
+                    }
+                    let _ = reply.send(result);
+                }
+                Cmd::GiveBack(slots) => {
+                    own_units.retain(|s| !slots.contains(s));
+                    let _ = give_back(&mut conn, &slots).await;
+                }
+                Cmd::Stop => break,
+            }
+        }
         let _ = conn.close().await;
     });
+    let stop = tx.clone();
     setup.on_teardown("release the run's keeper lock", move || {
-        let _ = stop.send(());
+        let _ = stop.send(Cmd::Stop);
     });
-    Ok(())
+    let keeper = Keeper { tx };
+    Ok(match total {
+        Some(t) => Budget::new(keeper, t, share),
+        None => Budget::default(),
+    })
 }
 
 /// The keys of the advisory locks held now, in any database of the server (`pg_locks`

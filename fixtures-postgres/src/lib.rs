@@ -131,6 +131,7 @@
 
 mod address;
 mod backend;
+mod budget;
 pub mod catalog;
 pub mod clean;
 mod config;

@@ -7,6 +7,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 
 use crate::address::Address;
 use crate::backend::Backend;
+use crate::budget::Budget;
 use crate::error::Error;
 
 /// A running Postgres server for the tests: its address and superuser.
@@ -25,10 +26,24 @@ pub struct PgServer {
     /// costs more than most of what a setup does with it (under nextest every process pays
     /// it).
     spare: parking_lot::Mutex<Vec<PgConnection>>,
+    /// `max_connections` and the connections the server reserves (superuser and
+    /// `reserved_connections`).
+    limits: (u32, u32),
+    /// This process's share of the connection budget (set when the keeper holds it).
+    budget: std::sync::OnceLock<Budget>,
 }
 
 /// Idle admin connections kept by [`PgServer::recycle`].
-const SPARE: usize = 2;
+pub(crate) const SPARE: usize = 2;
+
+/// The size of the framework's own pool on the maintenance database: claims, warm-pool
+/// refills and drops in the background under `cargo test`; a nextest process runs one test.
+pub(crate) fn admin_pool_max() -> u32 {
+    match fixtures_core::runner() {
+        fixtures_core::Runner::CargoTest => 8,
+        fixtures_core::Runner::Nextest => 3,
+    }
+}
 
 impl PgServer {
     /// The handle of a server that answered: `superuser` and `version` as it reported them.
@@ -37,6 +52,7 @@ impl PgServer {
         address: Address,
         superuser: bool,
         version: String,
+        limits: (u32, u32),
     ) -> PgServer {
         PgServer {
             backend,
@@ -45,7 +61,24 @@ impl PgServer {
             version,
             admin_pool: Default::default(),
             spare: Default::default(),
+            limits,
+            budget: Default::default(),
         }
+    }
+
+    /// `max_connections` and the connections the server reserves, as it reported them.
+    pub(crate) fn limits(&self) -> (u32, u32) {
+        self.limits
+    }
+
+    /// This process's share of the connection budget (none before the keeper holds it, or
+    /// without a budget).
+    pub(crate) fn budget(&self) -> Budget {
+        self.budget.get().cloned().unwrap_or_default()
+    }
+
+    pub(crate) fn set_budget(&self, budget: Budget) {
+        let _ = self.budget.set(budget);
     }
 
     /// Which backend runs it.
@@ -132,9 +165,9 @@ impl PgServer {
     pub(crate) fn admin_pool(&self) -> sqlx::PgPool {
         self.admin_pool
             .get_or_init(|| {
-                // Claims and warm-pool refills, next to up to 4 drops in the background.
+                // Claims and warm-pool refills, next to drops in the background.
                 sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(8)
+                    .max_connections(admin_pool_max())
                     .min_connections(0)
                     .acquire_timeout(Duration::from_secs(60))
                     .connect_lazy_with(self.connect_options(self.admin_database()))

@@ -11,8 +11,8 @@ use crate::error::Error;
 use crate::ready::wait_ready;
 use crate::server::PgServer;
 
-/// Starts (or joins) this run's server.
-async fn start(setup: &Setup) -> Result<PgServer, Error> {
+/// Starts (or joins) this run's server; with the connection that found it ready.
+async fn start(setup: &Setup) -> Result<(PgServer, PgConnection), Error> {
     let (backend, started) = crate::backend::start(setup).await?;
     let driver = backend.driver();
     let mut conn = match started.ready {
@@ -21,8 +21,12 @@ async fn start(setup: &Setup) -> Result<PgServer, Error> {
             .await
             .map_err(|e| driver.not_ready(e))?,
     };
-    let (superuser, version): (bool, String) = sqlx::query_as(
-        "SELECT rolsuper, current_setting('server_version') FROM pg_roles WHERE rolname = current_user",
+    let (superuser, version, max, reserved): (bool, String, i32, i32) = sqlx::query_as(
+        "SELECT rolsuper, current_setting('server_version'), \
+         current_setting('max_connections')::int, \
+         current_setting('superuser_reserved_connections')::int \
+           + coalesce(current_setting('reserved_connections', true)::int, 0) \
+         FROM pg_roles WHERE rolname = current_user",
     )
     .fetch_one(&mut conn)
     .await
@@ -34,12 +38,12 @@ async fn start(setup: &Setup) -> Result<PgServer, Error> {
     if !started.adopted && driver.is_ours() && superuser {
         cheap_auth(&mut conn, &started.address.password).await;
     }
-    let server = PgServer::new(backend, started.address, superuser, version);
+    let limits = (max.max(0) as u32, reserved.max(0) as u32);
+    let server = PgServer::new(backend, started.address, superuser, version, limits);
     if !started.joined {
         crate::sweep::at_start(&server, &mut conn).await;
     }
-    server.recycle(conn).await;
-    Ok(server)
+    Ok((server, conn))
 }
 
 /// Stores the superuser's password of a server of ours as md5, once per server.
@@ -75,14 +79,26 @@ async fn cheap_auth(conn: &mut PgConnection, password: &str) {
 /// (under nextest too), stopped at the end of the run.
 #[fixture(scope = suite)]
 pub async fn pg_server(setup: &Setup) -> Result<PgServer, Error> {
-    let server = start(setup).await?;
-    // Two new connections, opened at once: the keeper's, and the admin pool's first.
-    let (held, ()) = futures_util::future::join(
-        crate::keeper::hold(server.connect_options(server.admin_database()), setup),
-        crate::server_wide::watch(server.admin_pool(), setup),
+    let (server, conn) = start(setup).await?;
+    // The connection that found the server ready becomes the keeper (with the process's
+    // units of the connection budget), before any other of the process's connections.
+    let (max, reserved) = server.limits();
+    let budget = crate::keeper::hold(
+        conn,
+        server.connect_options(server.admin_database()),
+        crate::budget::total(max, reserved)?,
+        setup,
     )
-    .await;
-    held?;
+    .await?;
+    server.set_budget(budget);
+    // Two new connections, opened at once: the admin pool's first, and one kept for the
+    // first setup.
+    let spare = async {
+        if let Ok(conn) = server.admin().await {
+            server.recycle(conn).await;
+        }
+    };
+    futures_util::future::join(crate::server_wide::watch(server.admin_pool(), setup), spare).await;
     // Registered after the server's own teardown, so it runs before it.
     setup.on_teardown_async("finish dropping test databases", || {
         crate::drops::done(Duration::from_secs(10))

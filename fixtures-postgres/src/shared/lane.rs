@@ -15,6 +15,7 @@ use sqlx::postgres::PgConnectOptions;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::kept::Kept;
+use crate::budget::Units;
 use crate::error::Error;
 use crate::names;
 use crate::restore;
@@ -40,6 +41,8 @@ pub(super) struct Lane {
     /// The tests' connections kept from one turn to the next (this process): two sets, handed
     /// out in turn.
     pub(super) sets: [KeptSet; 2],
+    /// Its connections' units of the connection budget, given back when the lane goes.
+    _units: Units,
 }
 
 /// One set of a lane's kept connections.
@@ -126,8 +129,9 @@ pub(super) async fn try_lane(
 
 impl Lane {
     /// A new lane named `name` on the framework's connection `conn`.
-    pub(super) fn new(name: String, epoch: Option<i64>, conn: PgConnection) -> Lane {
+    pub(super) fn new(name: String, epoch: Option<i64>, conn: PgConnection, units: Units) -> Lane {
         Lane {
+            _units: units,
             name,
             epoch,
             conn: Arc::new(Mutex::new(conn)),

@@ -24,6 +24,7 @@ use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
 pub(crate) use self::lane::shared_name;
 use self::lane::{Lane, TURN_DEADLINE};
+use crate::budget::{self, Budget};
 use crate::clean::CleanOptions;
 use crate::config;
 use crate::database::TestDb;
@@ -61,6 +62,8 @@ pub struct SharedDb {
     next: AtomicUsize,
     /// Which parked lanes it may take: template and cleaning options.
     park_key: String,
+    /// This process's share of the connection budget (lanes take units of it).
+    budget: Budget,
 }
 
 impl Databases {
@@ -117,10 +120,15 @@ impl Databases {
                 opened: Arc::new(parking_lot::Mutex::new(Vec::new())),
                 next: AtomicUsize::new(0),
                 park_key,
+                budget: server.budget(),
             };
             let first = match db.unpark() {
                 Some(lane) => lane,
-                None => db.open_lane(&mut admin, 0).await?,
+                None => {
+                    let what = format!("shared database `{}`", db.name);
+                    let units = db.budget.admit(budget::lane_units()?, &what).await?;
+                    db.open_lane(&mut admin, 0, units).await?
+                }
             };
             server.recycle(admin).await;
             db.lanes.lock().push(first);

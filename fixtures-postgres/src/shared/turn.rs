@@ -11,6 +11,7 @@ use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit};
 use super::SharedDb;
 use super::lane::{EPOCH, Handout, Lane, TURN_DEADLINE, lane_name, missing_database, try_lane};
 use super::parking::take_parked;
+use crate::budget::{self, Units};
 use crate::clean;
 use crate::config;
 use crate::database::{KEPT_APPLICATION, TEST_APPLICATION};
@@ -75,6 +76,7 @@ impl SharedDb {
         &self,
         admin: &mut PgConnection,
         k: usize,
+        units: Units,
     ) -> Result<Arc<Lane>, Error> {
         let name = lane_name(&self.label, &self.template, k);
         names::advisory_lock(&mut *admin, &name)
@@ -129,7 +131,7 @@ impl SharedDb {
             .ok()
             .flatten();
         tracing::info!(database = %name, lane = k, created, "shared database");
-        Ok(Arc::new(Lane::new(name, epoch, conn)))
+        Ok(Arc::new(Lane::new(name, epoch, conn, units)))
     }
 
     /// A lane for this test's turn, its connection held and its advisory lock taken.
@@ -158,10 +160,14 @@ impl SharedDb {
             let lane = match self.unpark() {
                 Some(lane) => lane,
                 None => {
+                    // Not when the connection budget is short: the test waits for a lane.
+                    let Some(units) = self.budget.try_admit(budget::lane_units()?).await? else {
+                        break;
+                    };
                     let mut admin = PgConnection::connect_with(&self.options)
                         .await
                         .map_err(Error::sql("connecting", "postgres"))?;
-                    let lane = self.open_lane(&mut admin, k).await;
+                    let lane = self.open_lane(&mut admin, k, units).await;
                     let _ = admin.close().await;
                     lane?
                 }

@@ -207,12 +207,22 @@ async fn a_failed_tests_database_is_kept_and_expires(pg_server: Lease<PgServer>)
 }
 
 /// One of 16 tests run in parallel by `sixteen_parallel_tests_on_a_small_server` in a child
-/// whose server allows few connections. Each uses 3 connections at once.
+/// whose server allows few connections. Each takes 3 connections one after the other and
+/// holds them: without a connection budget, tests that hold some and wait for more fill the
+/// server and none finishes.
 async fn busy(db: &TestDb) {
     let pool = db.pool();
-    let queries = (0..3).map(|_| sqlx::query("SELECT pg_sleep(0.05)").execute(&pool));
-    for r in futures_util::future::join_all(queries).await {
-        r.expect("no pool timeout");
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let conn = tokio::time::timeout(Duration::from_secs(20), pool.acquire())
+            .await
+            .expect("no pool timeout: waited 20 s for a connection")
+            .expect("no pool timeout");
+        held.push(conn);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for conn in &mut held {
+        sqlx::query("SELECT 1").execute(&mut **conn).await.unwrap();
     }
 }
 
