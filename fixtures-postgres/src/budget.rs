@@ -127,7 +127,11 @@ impl Budget {
         if inner.share_free.swap(false, Ordering::AcqRel) {
             units.share = Some(inner.clone());
         }
-        let rest = n.saturating_sub(if units.share.is_some() { inner.share } else { 0 });
+        let rest = n.saturating_sub(if units.share.is_some() {
+            inner.share
+        } else {
+            0
+        });
         if rest == 0 {
             return Ok(Some(units));
         }
@@ -138,7 +142,10 @@ impl Budget {
                 Ok(Some(units))
             }
             Ok(None) => Ok(None),
-            Err(e) => Err(Error::sql("taking units of the connection budget", "postgres")(e)),
+            Err(e) => Err(Error::sql(
+                "taking units of the connection budget",
+                "postgres",
+            )(e)),
         }
     }
 }

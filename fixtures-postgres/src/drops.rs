@@ -4,8 +4,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sqlx::PgConnection;
-
 use crate::error::Error;
 use crate::mark;
 
@@ -66,7 +64,7 @@ pub(crate) fn in_background(work: impl Future<Output = ()> + Send + 'static) {
 /// databases' drops.
 pub(crate) fn drop_later(admin: sqlx::postgres::PgConnectOptions, name: String) {
     in_background(async move {
-        let result = match <PgConnection as sqlx::Connection>::connect_with(&admin).await {
+        let result = match crate::sql::connect(&admin).await {
             Ok(mut conn) => {
                 let dropped = mark::drop_ours(&mut conn, &name).await;
                 let _ = sqlx::Connection::close(conn).await;

@@ -99,7 +99,9 @@ impl std::fmt::Debug for Keeper {
 }
 
 fn ended() -> sqlx::Error {
-    sqlx::Error::Protocol("the run's keeper connection has ended (the server fixture's teardown ran)".into())
+    sqlx::Error::Protocol(
+        "the run's keeper connection has ended (the server fixture's teardown ran)".into(),
+    )
 }
 
 impl Keeper {
@@ -117,13 +119,6 @@ impl Keeper {
             let _ = self.tx.send(Cmd::GiveBack(slots));
         }
     }
-}
-
-/// Whether a connection was refused because the server is full (SQLSTATE 53300).
-fn server_full(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .and_then(|d| d.code())
-        .is_some_and(|c| c == "53300")
 }
 
 /// Makes `conn` (a new connection to the maintenance database, `options`) this process's
@@ -162,17 +157,20 @@ pub(crate) async fn hold(
         };
         match next {
             Ok(mut c) => {
-                sqlx::query("SELECT set_config('application_name', $1, false), pg_advisory_lock_shared($2)")
-                    .bind(format!("fixtures-keeper {run}"))
-                    .bind(run_key(run))
-                    .execute(&mut c)
-                    .await
-                    .map_err(Error::sql("taking the run's keeper lock", &database))?;
+                sqlx::query(
+                    "SELECT set_config('application_name', $1, false), pg_advisory_lock_shared($2)",
+                )
+                .bind(format!("fixtures-keeper {run}"))
+                .bind(run_key(run))
+                .execute(&mut c)
+                .await
+                .map_err(Error::sql("taking the run's keeper lock", &database))?;
                 let held = match total {
                     None => Some(Vec::new()),
-                    Some(t) => take(&mut c, own + share, t, &[])
-                        .await
-                        .map_err(Error::sql("taking units of the connection budget", &database))?,
+                    Some(t) => take(&mut c, own + share, t, &[]).await.map_err(Error::sql(
+                        "taking units of the connection budget",
+                        &database,
+                    ))?,
                 };
                 match held {
                     Some(h) => break (c, h),
@@ -181,7 +179,7 @@ pub(crate) async fn hold(
                     }
                 }
             }
-            Err(e) if server_full(&e) => {}
+            Err(e) if crate::sql::server_full(&e) => {}
             Err(e) => return Err(Error::sql("connecting the run's keeper", &database)(e)),
         }
         if start.elapsed() >= deadline {

@@ -111,7 +111,7 @@ async fn prepare_template(
         name,
     )
     .await?;
-    let mut conn = PgConnection::connect_with(&options.clone().database(name))
+    let mut conn = crate::sql::connect(&options.clone().database(name))
         .await
         .map_err(Error::sql("connecting", name))?;
     let prepared = clean::prepare(&mut conn, clean).await;
@@ -166,7 +166,7 @@ pub(crate) fn make_spare(
     let (spare, name) = (spare_name(name), name.to_owned());
     fixtures_core::runtime::handle().spawn(async move {
         let made = async {
-            let mut conn = PgConnection::connect_with(&admin)
+            let mut conn = crate::sql::connect(&admin)
                 .await
                 .map_err(Error::sql("connecting", "postgres"))?;
             let made = create_clone(&mut conn, &source, clause, &spare, Kind::Warm).await;
@@ -199,7 +199,7 @@ pub(crate) async fn replace(
     old: Old<'_>,
 ) -> Result<(), Error> {
     let start = Instant::now();
-    let mut admin = PgConnection::connect_with(admin_options)
+    let mut admin = crate::sql::connect(admin_options)
         .await
         .map_err(Error::sql("connecting", "postgres"))?;
     names::advisory_lock(&mut admin, name)
@@ -295,7 +295,7 @@ pub(crate) async fn connect_lane(
     let deadline = Instant::now() + RECONNECT_DEADLINE;
     loop {
         let attempt = async {
-            let mut conn = PgConnection::connect_with(&admin_options.clone().database(name))
+            let mut conn = crate::sql::connect(&admin_options.clone().database(name))
                 .await
                 .map_err(Error::sql("connecting", name))?;
             mark::ensure_ours(&mut conn, name, "use").await?;

@@ -118,7 +118,7 @@ impl PgServer {
 
     /// A new connection to the server's maintenance database.
     pub async fn admin(&self) -> Result<PgConnection, Error> {
-        PgConnection::connect_with(&self.connect_options(self.admin_database()))
+        crate::sql::connect(&self.connect_options(self.admin_database()))
             .await
             .map_err(Error::sql("connecting", self.admin_database()))
     }

@@ -1,9 +1,41 @@
 //! SQL built from text: where it is executed, how names and strings are quoted into it, and
 //! how the server's errors are shown.
 
-use sqlx::PgConnection;
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection};
 
 use crate::error::Error;
+
+/// How long the framework's own connections wait for a server that is full.
+const FULL_WAIT: Duration = Duration::from_secs(15);
+
+/// A new connection of the framework's: like `PgConnection::connect_with`, except that a
+/// server with no connection free (SQLSTATE 53300, "too many clients") is tried again, with
+/// backoff, for up to [`FULL_WAIT`] — the connection budget keeps the framework's total under
+/// the server's limit, but what it does not count (a process about to join, a person's
+/// `psql`) may fill the last slots for a moment.
+pub(crate) async fn connect(options: &PgConnectOptions) -> Result<PgConnection, sqlx::Error> {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match PgConnection::connect_with(options).await {
+            Err(e) if server_full(&e) && start.elapsed() < FULL_WAIT => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(250));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether a connection was refused because the server is full (SQLSTATE 53300).
+pub(crate) fn server_full(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "53300")
+}
 
 /// Where every statement built from text is executed: one round trip, simple protocol.
 pub(crate) async fn run(conn: &mut PgConnection, sql: String) -> Result<(), sqlx::Error> {

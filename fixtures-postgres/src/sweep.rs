@@ -215,7 +215,7 @@ pub(crate) fn drop_warm_at_exit(server: &PgServer, refilling: &'static AtomicBoo
         }
         let owner = owner.to_string();
         tokio::runtime::Handle::current().block_on(async move {
-            let mut admin = match PgConnection::connect_with(&options).await {
+            let mut admin = match crate::sql::connect(&options).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::debug!("dropping warm databases: {e}");

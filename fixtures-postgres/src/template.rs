@@ -276,7 +276,7 @@ impl Databases {
                 .await
                 .map_err(Error::sql("creating the template", name))?;
         }
-        let mut conn = PgConnection::connect_with(&server.connect_options(name))
+        let mut conn = crate::sql::connect(&server.connect_options(name))
             .await
             .map_err(Error::sql("connecting", name))?;
         if let Some(m) = migrator {

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPool};
-use sqlx::{Connection, PgConnection};
 
 use super::lane::Lane;
 use crate::error::Error;
@@ -47,7 +47,7 @@ fn drop_parked(options: &PgConnectOptions) {
         return;
     }
     tokio::runtime::Handle::current().block_on(async move {
-        let mut admin = match PgConnection::connect_with(options).await {
+        let mut admin = match crate::sql::connect(options).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!("dropping the parked shared databases: {e}");

@@ -164,7 +164,7 @@ impl SharedDb {
                     let Some(units) = self.budget.try_admit(budget::lane_units()?).await? else {
                         break;
                     };
-                    let mut admin = PgConnection::connect_with(&self.options)
+                    let mut admin = crate::sql::connect(&self.options)
                         .await
                         .map_err(Error::sql("connecting", "postgres"))?;
                     let lane = self.open_lane(&mut admin, k, units).await;

@@ -1,5 +1,5 @@
 //! Checks that run this binary again as child processes: template reuse across processes of a
-//! run, keep-on-failure, and many parallel tests on a server with few connections.
+//! run, keep-on-failure, external servers.
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -204,75 +204,6 @@ async fn a_failed_tests_database_is_kept_and_expires(pg_server: Lease<PgServer>)
         .await
         .unwrap();
     assert_eq!(left, 0, "the expired kept database was swept");
-}
-
-/// One of 16 tests run in parallel by `sixteen_parallel_tests_on_a_small_server` in a child
-/// whose server allows few connections. Each takes 3 connections one after the other and
-/// holds them: without a connection budget, tests that hold some and wait for more fill the
-/// server and none finishes.
-async fn busy(db: &TestDb) {
-    let pool = db.pool();
-    let mut held = Vec::new();
-    for _ in 0..3 {
-        let conn = tokio::time::timeout(Duration::from_secs(20), pool.acquire())
-            .await
-            .expect("no pool timeout: waited 20 s for a connection")
-            .expect("no pool timeout");
-        held.push(conn);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    for conn in &mut held {
-        sqlx::query("SELECT 1").execute(&mut **conn).await.unwrap();
-    }
-}
-
-macro_rules! busy_tests {
-    ($($name:ident)*) => {
-        pub mod busy_tests {
-            use super::*;
-            $(
-                #[rstest]
-                #[ignore = "run by children::sixteen_parallel_tests_on_a_small_server"]
-                #[tokio::test]
-                async fn $name(#[from(crate::pg::test_scope::db)] db: Lease<TestDb>) {
-                    busy(&db).await;
-                }
-            )*
-        }
-    };
-}
-busy_tests!(t01 t02 t03 t04 t05 t06 t07 t08 t09 t10 t11 t12 t13 t14 t15 t16);
-
-#[test]
-fn sixteen_parallel_tests_on_a_small_server() {
-    // A run of its own (its own server), with max_connections = 24 for 16 tests that want 3
-    // connections each.
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    for v in [
-        "NEXTEST",
-        "NEXTEST_RUN_ID",
-        "NEXTEST_TEST_PHASE",
-        "NEXTEST_TEST_NAME",
-        "FIXTURES_RUN_ID",
-        "FIXTURES_RUN_OWNER",
-    ] {
-        cmd.env_remove(v);
-    }
-    cmd.args(["--ignored", "--test-threads=16", "busy_tests::"])
-        .env("FIXTURES_PG_MAX_CONNECTIONS", "24")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let out = run(&mut cmd, Duration::from_secs(240));
-    let all = text(&out);
-    assert!(out.status.success(), "{all}");
-    assert!(all.contains("16 passed"), "{all}");
-    assert!(
-        !all.contains("PoolTimedOut") && !all.contains("pool timed out"),
-        "{all}"
-    );
-    // Nor a teardown waiting for connections its own test still held.
-    assert!(!all.contains("timed out after"), "{all}");
 }
 
 #[rstest]

@@ -3,6 +3,7 @@
 //! with few connections, the same starting state in every scope.
 
 mod adoption;
+mod budget;
 mod children;
 mod isolation;
 mod namespaces;
