@@ -209,9 +209,11 @@ pub mod prelude {
     pub use crate::{Databases, PgServer, TestDb, TxDb, databases, pg_server};
 }
 
-/// In the watchdog process started for a run's local server: wait for the run to end, stop it.
+/// In a watchdog process started for a run: wait for the run to end, then stop its local
+/// server, or sweep what it left on an external one.
 #[allow(unsafe_code)]
 #[ctor::ctor(unsafe)]
 fn watchdog_role() {
     fixtures_core::watchdog::serve_if_role("pg-local-reaper", backend::reap_local);
+    fixtures_core::watchdog::serve_if_role(backend::JANITOR, backend::sweep_external);
 }

@@ -16,8 +16,9 @@
 //! (no namespace) whose owner is not alive here is swept once it is [`OLD_MARK_GRACE`] old.
 //!
 //! At exit, on an external server, the run's owner process drops the warm clones it made
-//! ([`drop_warm_at_exit`]); under nextest the owner runs none of our code, and the next run's
-//! sweep removes them.
+//! ([`drop_warm_at_exit`]); under nextest the owner runs none of our code: the run's
+//! watchdog sweeps what the run left once it is over ([`after_run`]), so that a partition of a
+//! CI matrix leaves nothing on a shared server even when no later run comes.
 //!
 //! Never a database without our mark, never one of a live run.
 
@@ -26,6 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use fixtures_core::watchdog::ProcessRef;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 
 use crate::keeper;
@@ -43,6 +45,42 @@ pub(crate) async fn at_start(server: &PgServer, admin: &mut PgConnection) {
         Ok(_) => {}
         Err(e) => tracing::warn!("sweeping old databases: {e}"),
     }
+}
+
+/// In the watchdog of a run on an external server (`options`: its maintenance database),
+/// after the run's owner died: once no process of run `run` holds its keeper lock any more
+/// (one still finishing: up to 30 s), sweeps the databases of runs that are over — this
+/// run's test, shared, warm and template databases among them (a template another live run
+/// cloned from is spared).
+pub(crate) fn after_run(options: &PgConnectOptions, run: &str) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    rt.block_on(async {
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let Ok(mut admin) = crate::sql::connect(options).await else {
+                return;
+            };
+            let alive = match keeper::held(&mut admin).await {
+                Ok(held) => held.contains(&keeper::run_key(run)),
+                Err(_) => true,
+            };
+            if !alive {
+                if let Err(e) = databases(&mut admin, false, None).await {
+                    tracing::warn!("sweeping the databases of run {run}: {e}");
+                }
+            }
+            let _ = admin.close().await;
+            if !alive || Instant::now() >= until {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
 }
 
 /// How old a mark without a namespace (an older version's) must be before its database is

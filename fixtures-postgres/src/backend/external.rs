@@ -1,5 +1,6 @@
 //! The external backend: a server given by `FIXTURES_PG_URL`, not ours. Only databases of our
-//! own run are made on it, and none are kept for later runs.
+//! own run are made on it, and none are kept for later runs: a watchdog of the run
+//! ([`JANITOR`]) sweeps them when it is over, under nextest too.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -13,8 +14,20 @@ use crate::address::Address;
 use crate::error::Error;
 use crate::parts::ConnectParts;
 
+/// The role of the run's watchdog that sweeps an external server after the run.
+pub(crate) const JANITOR: &str = "pg-external-janitor";
+
 /// The external backend.
 pub(crate) struct External;
+
+/// In the run's [`JANITOR`] watchdog, once the run's owner died: sweeps what the run left on
+/// the server of `FIXTURES_PG_URL` (inherited from the run).
+pub(crate) fn janitor(watch: &fixtures_core::watchdog::Watch) {
+    let url = std::env::var("FIXTURES_PG_URL").unwrap_or_default();
+    if let Ok(options) = PgConnectOptions::from_str(&url) {
+        crate::sweep::after_run(&options, &watch.run_id);
+    }
+}
 
 impl Driver for External {
     fn start<'a>(&'a self, _setup: &'a Setup) -> BoxFuture<'a, Result<Started, Error>> {
@@ -35,6 +48,12 @@ impl Driver for External {
                     .unwrap_or_default(),
                 admin_database: opts.get_database().unwrap_or("postgres").to_owned(),
             };
+            // Not fatal: without it, the next run's sweep removes what this one leaves.
+            let ensured =
+                tokio::task::spawn_blocking(|| fixtures_core::watchdog::ensure(JANITOR)).await;
+            if let Ok(Err(e)) = ensured {
+                tracing::warn!("starting the run's watchdog for the external server: {e}");
+            }
             Ok(Started::new(address, false))
         })
     }

@@ -55,6 +55,40 @@ macro_rules! busy_tests {
 }
 busy_tests!(t01 t02 t03 t04 t05 t06 t07 t08 t09 t10 t11 t12 t13 t14 t15 t16);
 
+/// Four busy tests on a shared database (module scope), for the nextest-style runs.
+pub mod busy_shared {
+    use super::*;
+    use crate::pg::module_scope::db;
+
+    #[rstest]
+    #[ignore = "run by budget::two_nextest_runs_share_a_small_server"]
+    #[tokio::test]
+    async fn m1(db: Lease<TestDb>) {
+        busy(&db).await;
+    }
+
+    #[rstest]
+    #[ignore = "run by budget::two_nextest_runs_share_a_small_server"]
+    #[tokio::test]
+    async fn m2(db: Lease<TestDb>) {
+        busy(&db).await;
+    }
+
+    #[rstest]
+    #[ignore = "run by budget::two_nextest_runs_share_a_small_server"]
+    #[tokio::test]
+    async fn m3(db: Lease<TestDb>) {
+        busy(&db).await;
+    }
+
+    #[rstest]
+    #[ignore = "run by budget::two_nextest_runs_share_a_small_server"]
+    #[tokio::test]
+    async fn m4(db: Lease<TestDb>) {
+        busy(&db).await;
+    }
+}
+
 #[test]
 fn sixteen_parallel_tests_on_a_small_server() {
     // A run of its own (its own server), with max_connections = 24 for 16 tests that want 3
@@ -92,11 +126,12 @@ async fn hold_a_small_server(pg_server: Lease<PgServer>) {
 }
 
 /// A nextest-style run `run` of the busy tests: one process per test, `jobs` at a time, on
-/// the server at `url`; each process's output.
-fn nextest_like_run(run: &str, url: &str, jobs: usize) -> Vec<Output> {
-    let names: Vec<String> = (1..=16)
+/// the server at `url`, with `owner` as its runner; each process's output.
+fn nextest_like_run(run: &str, owner: &str, url: &str, jobs: usize) -> Vec<Output> {
+    let mut names: Vec<String> = (1..=12)
         .map(|i| format!("budget::busy_tests::t{i:02}"))
         .collect();
+    names.extend((1..=4).map(|i| format!("budget::busy_shared::m{i}")));
     let queue = std::sync::Mutex::new(names);
     let outputs = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -119,6 +154,7 @@ fn nextest_like_run(run: &str, url: &str, jobs: usize) -> Vec<Output> {
                         .env("NEXTEST_RUN_ID", run)
                         .env("NEXTEST_TEST_NAME", &name)
                         .env("FIXTURES_RUN_ID", run)
+                        .env("FIXTURES_RUN_OWNER", owner)
                         .env("FIXTURES_PG_URL", url)
                         .env("FIXTURES_TEST_BUSY_STEP_MS", "500")
                         .stdin(Stdio::null())
@@ -160,7 +196,20 @@ fn two_nextest_runs_share_a_small_server() {
     }
     let url = std::fs::read_to_string(&file).unwrap();
 
-    // Two runs of 16 processes, 8 at a time each, at once.
+    // Two runs of 16 processes, 8 at a time each, at once; each with a runner of its own
+    // (nextest's runner process: the run is over when it has exited).
+    let mut runners: Vec<std::process::Child> = (0..2)
+        .map(|_| Command::new("sleep").arg("600").spawn().unwrap())
+        .collect();
+    let owners: Vec<String> = runners
+        .iter()
+        .map(|r| {
+            fixtures_core::watchdog::ProcessRef::of(r.id())
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let runs = [format!("budget-a-{pid}"), format!("budget-b-{pid}")];
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (a, b) = std::thread::scope(|s| {
         s.spawn(|| {
@@ -176,29 +225,45 @@ fn two_nextest_runs_share_a_small_server() {
                 eprintln!("PEAK={peak}");
             });
         });
-        let a = s.spawn(|| nextest_like_run(&format!("budget-a-{pid}"), &url, 8));
-        let b = s.spawn(|| nextest_like_run(&format!("budget-b-{pid}"), &url, 8));
+        let a = s.spawn(|| nextest_like_run(&runs[0], &owners[0], &url, 8));
+        let b = s.spawn(|| nextest_like_run(&runs[1], &owners[1], &url, 8));
         let r = (a.join().unwrap(), b.join().unwrap());
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         r
     });
-    // Every test database was dropped; the server was the small one.
-    let (left, max): (i64, String) = tokio::runtime::Builder::new_current_thread()
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap()
-        .block_on(async {
+        .unwrap();
+    // The runs' databases on the server (test, shared, warm, templates), by their marks.
+    let runs_left = || -> i64 {
+        rt.block_on(async {
             let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
                 .await
                 .unwrap();
-            sqlx::query_as(
-                "SELECT (SELECT count(*) FROM pg_database WHERE datname LIKE 'fx\\_%'), \
-                 current_setting('max_connections')",
+            sqlx::query_scalar(
+                "SELECT count(*) FROM pg_database \
+                 WHERE shobj_description(oid, 'pg_database') ~ ('run=budget-[ab]-' || $1 || '( |$)')",
             )
+            .bind(pid.to_string())
             .fetch_one(&mut c)
             .await
             .unwrap()
-        });
+        })
+    };
+    let during = runs_left();
+    // The runners exit: the runs are over, and their watchdogs sweep what they left (under
+    // nextest no code of ours runs at a run's end).
+    for r in &mut runners {
+        let _ = r.kill();
+        let _ = r.wait();
+    }
+    let start = Instant::now();
+    let mut after = runs_left();
+    while after > 0 && start.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(200));
+        after = runs_left();
+    }
     std::fs::write(&done, "done").unwrap();
     let held = run_to_end(holder);
     let _ = std::fs::remove_file(&file);
@@ -218,8 +283,11 @@ fn two_nextest_runs_share_a_small_server() {
             "{t}"
         );
     }
-    assert_eq!(left, 0, "test databases left on the server");
-    assert_eq!(max, "40");
+    assert!(during > 0, "the runs made databases (templates, shared)");
+    assert_eq!(
+        after, 0,
+        "the runs' databases are left on the server 15 s after the runs"
+    );
     assert!(held.status.success(), "{}", text(&held));
 }
 
