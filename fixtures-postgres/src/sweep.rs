@@ -69,10 +69,8 @@ pub(crate) fn after_run(options: &PgConnectOptions, run: &str) {
                 Ok(held) => held.contains(&keeper::run_key(run)),
                 Err(_) => true,
             };
-            if !alive {
-                if let Err(e) = databases(&mut admin, false, None).await {
-                    tracing::warn!("sweeping the databases of run {run}: {e}");
-                }
+            if !alive && let Err(e) = databases(&mut admin, false, None).await {
+                tracing::warn!("sweeping the databases of run {run}: {e}");
             }
             let _ = admin.close().await;
             if !alive || Instant::now() >= until {
