@@ -51,7 +51,7 @@ pub(crate) async fn at_start(server: &PgServer, admin: &mut PgConnection) {
 /// after the run's owner died: once no process of run `run` holds its keeper lock any more
 /// (one still finishing: up to 30 s), sweeps the databases of runs that are over — this
 /// run's test, shared, warm and template databases among them (a template another live run
-/// cloned from is spared).
+/// cloned from is spared), and those of runs of other namespaces whose lock stays free.
 pub(crate) fn after_run(options: &PgConnectOptions, run: &str) {
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -69,8 +69,21 @@ pub(crate) fn after_run(options: &PgConnectOptions, run: &str) {
                 Ok(held) => held.contains(&keeper::run_key(run)),
                 Err(_) => true,
             };
-            if !alive && let Err(e) = databases(&mut admin, false, None).await {
-                tracing::warn!("sweeping the databases of run {run}: {e}");
+            if !alive {
+                // Runs of other namespaces whose lock is free (a CI job's container that ended
+                // took its own watchdog with it): swept if still free after a second look.
+                let swept = match databases(&mut admin, false, None).await {
+                    Ok(unsure) if !unsure.is_empty() => {
+                        tokio::time::sleep(keeper::RECHECK).await;
+                        databases(&mut admin, false, Some(&unsure))
+                            .await
+                            .map(|_| ())
+                    }
+                    other => other.map(|_| ()),
+                };
+                if let Err(e) = swept {
+                    tracing::warn!("sweeping the databases of run {run}: {e}");
+                }
             }
             let _ = admin.close().await;
             if !alive || Instant::now() >= until {
@@ -159,17 +172,12 @@ async fn databases(
         "postgres",
     ))?;
     let now = mark::now();
-    let lives: Vec<Life> = marked.iter().map(|(_, m)| life(m, now, &held)).collect();
-    // Templates a live run has cloned from (its test, shared or warm databases say so).
-    let in_use: HashSet<&str> = marked
-        .iter()
-        .zip(&lives)
-        .filter(|(_, life)| **life != Life::Dead)
-        .filter_map(|((_, m), _)| mark::field(m, "template"))
-        .collect();
+    // Whether each database's run is over: unsure ones only at the second look, if they were
+    // unsure at the first too.
     let mut unsure = Vec::new();
-    for ((name, m), life) in marked.iter().zip(lives) {
-        let dead = match (life, second_look) {
+    let dead: Vec<bool> = marked
+        .iter()
+        .map(|(name, m)| match (life(m, now, &held), second_look) {
             (Life::Unsure, Some(before)) => before.contains(name),
             (Life::Unsure, None) => {
                 if doomed(name, m, now, ours, true) {
@@ -178,7 +186,17 @@ async fn databases(
                 false
             }
             (life, _) => life == Life::Dead,
-        };
+        })
+        .collect();
+    // Templates a run that is not over has cloned from (its test, shared or warm databases
+    // say so).
+    let in_use: HashSet<&str> = marked
+        .iter()
+        .zip(&dead)
+        .filter(|(_, dead)| !**dead)
+        .filter_map(|((_, m), _)| mark::field(m, "template"))
+        .collect();
+    for ((name, m), dead) in marked.iter().zip(dead) {
         if !doomed(name, m, now, ours, dead) || in_use.contains(name.as_str()) {
             continue;
         }
