@@ -123,6 +123,8 @@
 //! | `FIXTURES_PG_MAX_CONNECTIONS` | `max_connections` of servers we start (300) |
 //! | `FIXTURES_PG_IDLE_STOP` | a server we start stops itself after this long with no client (`5s`; `off`): nothing is left when a whole run is killed at once |
 //! | `FIXTURES_PG_POOL_MAX` | connections per test pool (4) |
+//! | `FIXTURES_PG_BUDGET` | connections all processes of all runs may hold on the server together (`max_connections` − reserved − 2; `off`) |
+//! | `FIXTURES_PG_BUDGET_WAIT` | how long a process or test waits for room in the budget (`240s`) |
 //! | `FIXTURES_PG_WARM` | clones prepared ahead for test scope (4; 0: off) |
 //! | `FIXTURES_PG_LANES` | copies of a shared database used at once (the machine's parallelism) |
 //! | `FIXTURES_PG_KEEP_FAILED`, `FIXTURES_PG_KEEP_TTL` | keep failed tests' databases |
