@@ -17,8 +17,8 @@ use bollard::models::{
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
     ListContainersOptionsBuilder, ListImagesOptionsBuilder, ListNetworksOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
-    RenameContainerOptionsBuilder,
+    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveImageOptionsBuilder, RenameContainerOptionsBuilder,
 };
 use futures_util::{Stream, StreamExt, TryStreamExt};
 
@@ -438,6 +438,56 @@ impl Client {
                 id: n.id.unwrap_or_default(),
                 name: n.name.unwrap_or_default(),
                 labels: n.labels.unwrap_or_default().into_iter().collect(),
+                running: true,
+            })
+            .collect())
+    }
+
+    /// Creates a named volume (or finds it, when it exists: the engine's answer is the same).
+    pub(crate) async fn create_volume(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let request = bollard::models::VolumeCreateRequest {
+            name: Some(name.to_owned()),
+            labels: Some(labels.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        self.docker.create_volume(request).await?;
+        Ok(())
+    }
+
+    /// Removes a named volume; one that is gone counts as removed (one still in use is an
+    /// error: its container goes first).
+    pub(crate) async fn remove_volume(&self, name: &str) -> Result<()> {
+        match self
+            .docker
+            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let e = ClientError::from(e);
+                if e.is_not_found() { Ok(()) } else { Err(e) }
+            }
+        }
+    }
+
+    /// The named volumes that carry all of `labels` (as [`Listed`], named by `name` and `id`).
+    pub(crate) async fn list_volumes(&self, labels: &[String]) -> Result<Vec<Listed>> {
+        let options = ListVolumesOptionsBuilder::new()
+            .filters(&label_filters(labels))
+            .build();
+        let found = self.docker.list_volumes(Some(options)).await?;
+        Ok(found
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| Listed {
+                id: v.name.clone(),
+                name: v.name,
+                labels: v.labels.into_iter().collect(),
                 running: true,
             })
             .collect())

@@ -171,6 +171,40 @@ pub enum Error {
         /// The engine's answer.
         cause: String,
     },
+    /// Creating or removing a named volume failed.
+    #[error("cannot {operation} volume `{volume}`: {cause}")]
+    Volume {
+        /// `create` or `remove`.
+        operation: &'static str,
+        /// The volume's name.
+        volume: String,
+        /// The engine's answer.
+        cause: String,
+    },
+    /// A compose file cannot be used as it is.
+    #[error(
+        "compose file {file}{}: {problem}",
+        line.map(|l| format!(", line {l}")).unwrap_or_default()
+    )]
+    Compose {
+        /// The file.
+        file: String,
+        /// The line of the key at fault, when known.
+        line: Option<usize>,
+        /// What is wrong, and what to do.
+        problem: String,
+    },
+    /// A service of a compose file did not start.
+    #[error("compose file {file}: service `{service}` did not start")]
+    ComposeService {
+        /// The file.
+        file: String,
+        /// The service.
+        service: String,
+        /// Why.
+        #[source]
+        source: Box<Error>,
+    },
     /// The state shared by the processes of a run (lock and lease files) could not be used.
     #[error(
         "cannot use the shared state at {path}: {cause}; hint: check FIXTURES_STATE_DIR and its permissions"

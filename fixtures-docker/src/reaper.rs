@@ -108,7 +108,8 @@ fn is_suite(labels: &BTreeMap<String, String>) -> bool {
     labels.get(labels::SCOPE).map(String::as_str) == Some("suite")
 }
 
-/// Removes the run's containers and networks, except reused ones and those still held.
+/// Removes the run's containers, networks and volumes, except reused ones and those still
+/// held.
 /// Returns how many it found (removed or held; reused ones not counted).
 async fn reap_with(engine: &Engine, run_id: &str, run_dir: &Path) -> usize {
     let filters = [
@@ -146,6 +147,16 @@ async fn reap_with(engine: &Engine, run_id: &str, run_dir: &Path) -> usize {
                 kept += 1;
             } else if let Err(e) = engine.client.remove_network(&n.id).await {
                 tracing::warn!("reaper: cannot remove network `{}`: {e}", n.name);
+            }
+        }
+    }
+    // Volumes last: a volume still mounted by a container that is kept stays too.
+    if let Ok(listed) = engine.client.list_volumes(&filters).await {
+        for v in listed {
+            found += 1;
+            if let Err(e) = engine.client.remove_volume(&v.name).await {
+                kept += 1;
+                tracing::debug!("reaper: volume `{}` kept: {e}", v.name);
             }
         }
     }

@@ -189,6 +189,9 @@ fn run_filters(run_id: &str, hash: &str) -> Vec<String> {
         format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE),
         format!("{}={run_id}", labels::RUN_ID),
         format!("{}={hash}", labels::SPEC_HASH),
+        // Only the run's suite container: a test's or module's own container of the same spec
+        // is not to be adopted (nor removed as a duplicate).
+        format!("{}=suite", labels::SCOPE),
     ]
 }
 

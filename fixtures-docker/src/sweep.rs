@@ -90,7 +90,7 @@ fn doomed(found: Vec<Listed>) -> Vec<(Listed, &'static str)> {
         .collect()
 }
 
-/// Removes leftovers of dead runs (containers first, then networks). Problems are logged:
+/// Removes leftovers of dead runs (containers first, then networks and volumes). Problems are logged:
 /// a failed sweep must not fail the test that triggered it.
 pub(crate) async fn at_start(engine: &Engine) {
     match engine.client.list_containers(&managed()).await {
@@ -115,6 +115,17 @@ pub(crate) async fn at_start(engine: &Engine) {
             }
         }
         Err(e) => tracing::warn!("sweep: cannot list networks: {e}"),
+    }
+    match engine.client.list_volumes(&managed()).await {
+        Ok(found) => {
+            for (v, why) in doomed(found) {
+                tracing::info!(volume = %v.name, reason = why, "sweeping a leftover volume");
+                if let Err(e) = engine.client.remove_volume(&v.name).await {
+                    tracing::warn!("sweep: cannot remove volume `{}`: {e}", v.name);
+                }
+            }
+        }
+        Err(e) => tracing::warn!("sweep: cannot list volumes: {e}"),
     }
 }
 

@@ -97,6 +97,24 @@ pub fn networks(labels: &[String]) -> Vec<String> {
     })
 }
 
+/// The names of the volumes that carry all of `labels`.
+pub fn volumes(labels: &[String]) -> Vec<String> {
+    engine(async |d| {
+        let filters = HashMap::from([("label".to_owned(), labels.to_vec())]);
+        let opts = bollard::query_parameters::ListVolumesOptionsBuilder::new()
+            .filters(&filters)
+            .build();
+        d.list_volumes(Some(opts))
+            .await
+            .unwrap()
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.name)
+            .collect()
+    })
+}
+
 /// True while the container exists (in any state).
 pub fn exists(id: &str) -> bool {
     engine(async |d| {

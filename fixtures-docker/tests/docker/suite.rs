@@ -41,3 +41,29 @@ fn thirty_two_threads_get_one_suite_container() {
     assert_eq!(engine_says[0].id, ids[0]);
     assert_eq!(engine_says[0].labels["org.fixtures.scope"], "suite");
 }
+
+/// The same spec as [`lookalike_suite`], for one test.
+#[fixture(scope = test)]
+async fn lookalike_test(setup: &Setup) -> Result<Container, Error> {
+    fixtures_docker::start(setup, svc().label("test", "lookalike")).await
+}
+
+#[fixture(scope = suite)]
+async fn lookalike_suite(setup: &Setup) -> Result<Container, Error> {
+    fixtures_docker::start(setup, svc().label("test", "lookalike")).await
+}
+
+#[test]
+fn a_suite_container_does_not_adopt_a_tests_own_of_the_same_spec() {
+    let own = lookalike_test::fixture()
+        .try_lease()
+        .expect("the test's container");
+    let suite = lookalike_suite::fixture()
+        .try_lease()
+        .expect("the suite container");
+    assert_ne!(own.id(), suite.id());
+    assert!(
+        common::exists(own.id()),
+        "the test's container was removed under it"
+    );
+}
