@@ -6,13 +6,16 @@
 #       entrypoint that follows the official postgres image's contract.
 #   $FIXTURES_TEST_SVC_IMAGE (default fixtures-local/testsvc:latest)
 #       tools/testsvc built with cargo, plus the shared libraries it links.
+#   $FIXTURES_TEST_REDIS_IMAGE (default fixtures-local/redis:7)
+#       Debian bookworm minbase + redis-server made with debootstrap; runs
+#       redis-server in the foreground on 0.0.0.0:6379, 256 databases, no persistence.
 #
 #   fixtures-local/postgres:13 and fixtures-local/postgres:17 (asked for by name:
 #       postgres13, postgres17): the same recipe on bullseye's postgresql-13 and
 #       trixie's postgresql-17, for runs against other server versions.
 #
-# Usage: scripts/build-images.sh [--force] [postgres] [testsvc] [postgres13] [postgres17]
-#   With no image named, the first two are built. An image that already exists is
+# Usage: scripts/build-images.sh [--force] [postgres] [testsvc] [redis] [postgres13] [postgres17]
+#   With no image named, the first three are built. An image that already exists is
 #   kept unless --force is given, or its recipe / binary checksum label is stale.
 #
 # Exit codes: 0 ok, 1 build failure, 2 Docker unavailable, 64 bad usage.
@@ -21,6 +24,7 @@ set -euo pipefail
 
 PG_IMAGE="${FIXTURES_TEST_POSTGRES_IMAGE:-fixtures-local/postgres:15}"
 SVC_IMAGE="${FIXTURES_TEST_SVC_IMAGE:-fixtures-local/testsvc:latest}"
+REDIS_IMAGE="${FIXTURES_TEST_REDIS_IMAGE:-fixtures-local/redis:7}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SUITE=bookworm
 PG_MAJOR=15
@@ -33,18 +37,22 @@ die() { log "ERROR: $*"; exit 1; }
 force=0
 want_pg=0
 want_svc=0
+want_redis=0
 other_majors=()
 for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
     postgres) want_pg=1 ;;
     testsvc) want_svc=1 ;;
+    redis) want_redis=1 ;;
     postgres13|postgres17) other_majors+=("${arg#postgres}") ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
-    *) log "unknown argument: $arg (usage: $0 [--force] [postgres] [testsvc] [postgres13] [postgres17])"; exit 64 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
+    *) log "unknown argument: $arg (usage: $0 [--force] [postgres] [testsvc] [redis] [postgres13] [postgres17])"; exit 64 ;;
   esac
 done
-if [ "$want_pg$want_svc" = 00 ] && [ "${#other_majors[@]}" = 0 ]; then want_pg=1; want_svc=1; fi
+if [ "$want_pg$want_svc$want_redis" = 000 ] && [ "${#other_majors[@]}" = 0 ]; then
+  want_pg=1; want_svc=1; want_redis=1
+fi
 
 command -v docker >/dev/null 2>&1 || { log "docker CLI not found: cannot build images"; exit 2; }
 if ! docker info >/dev/null 2>&1; then
@@ -373,8 +381,125 @@ build_testsvc() {
   rm -rf --one-file-system "$dir"
 }
 
+# ------------------------------------------------------------------- redis --
+
+REDIS_SUITE=bookworm
+REDIS_PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# The entrypoint put in the image (its checksum is part of the recipe label).
+read -r -d '' REDIS_ENTRYPOINT <<'ENTRYPOINT' || true
+#!/bin/bash
+# Entrypoint of the fixtures redis image (Debian's redis-server), after the
+# official redis image's contract: `docker run IMAGE --maxmemory 1mb` and
+# `docker run IMAGE redis-server --maxmemory 1mb` both run redis-server with
+# those arguments; a first argument ending in .conf is a config file; any other
+# command runs as given. The server runs in the foreground as user redis, logs
+# to stdout ("Ready to accept connections" once it serves), listens on
+# 0.0.0.0:6379 without protected mode, keeps nothing (no RDB, no AOF) and has
+# 256 databases. Arguments come after these defaults, so they override them.
+set -Eeo pipefail
+
+if [ "${1:0:1}" = '-' ] || [ "${1%.conf}" != "${1:-}" ]; then set -- redis-server "$@"; fi
+if [ "${1:-}" != redis-server ]; then exec "$@"; fi
+
+if [ "$(id -u)" = 0 ]; then
+  # A fresh volume or tmpfs at /data is owned by root: hand it over.
+  mkdir -p /data
+  find /data \! -user redis -exec chown redis:redis '{}' +
+  export HOME=/var/lib/redis USER=redis LOGNAME=redis
+  exec setpriv --reuid=redis --regid=redis --init-groups "$0" "$@"
+fi
+
+shift
+conf=()
+if [ "${1%.conf}" != "${1:-}" ]; then conf=("$1"); shift; fi
+exec redis-server "${conf[@]}" --bind 0.0.0.0 --port 6379 --protected-mode no \
+  --save '' --appendonly no --databases 256 --dir /data "$@"
+ENTRYPOINT
+
+# debootstrap of `suite` with `packages` into `dir`, from this machine's mirror
+# and, if that fails, from deb.debian.org. Sets BOOTSTRAP_MIRROR to the one used.
+# (build_postgres keeps its own copy of these steps: its recipe label, and so
+# the postgres image, stays as it is.)
+debootstrap_rootfs() { # dir suite packages
+  local dir="$1" suite="$2" packages="$3" mirror
+  mirror=$(apt_mirror || true)
+  mirror="${FIXTURES_DEBIAN_MIRROR:-${mirror:-$DEFAULT_MIRROR}}"
+  log "debootstrap --variant=minbase --include=$packages $suite from $mirror"
+  if ! debootstrap --variant=minbase --include="$packages" "$suite" "$dir" "$mirror" >"$WORK/debootstrap.log" 2>&1; then
+    [ "$mirror" != "$DEFAULT_MIRROR" ] || { tail -n 20 "$WORK/debootstrap.log" >&2; die "debootstrap failed"; }
+    log "debootstrap from $mirror failed (tail of log below); retrying with $DEFAULT_MIRROR"
+    tail -n 5 "$WORK/debootstrap.log" >&2 || true
+    rm -rf --one-file-system "$dir"
+    mirror=$DEFAULT_MIRROR
+    debootstrap --variant=minbase --include="$packages" "$suite" "$dir" "$mirror" \
+      >"$WORK/debootstrap.log" 2>&1 || { tail -n 20 "$WORK/debootstrap.log" >&2; die "debootstrap failed"; }
+  fi
+  BOOTSTRAP_MIRROR=$mirror
+}
+
+build_redis() {
+  # The recipe: entrypoint, settings and the text of the functions that make it.
+  local REDIS_RECIPE_SHA
+  REDIS_RECIPE_SHA=$({ printf '%s\n%s %s\n' "$REDIS_ENTRYPOINT" "$REDIS_SUITE" "$REDIS_PATH"
+    declare -f build_redis debootstrap_rootfs; } | sha256sum | cut -d' ' -f1)
+  if [ "$force" = 0 ] && docker image inspect "$REDIS_IMAGE" >/dev/null 2>&1; then
+    if [ "$(image_label "$REDIS_IMAGE" org.fixtures.recipe-sha256)" = "$REDIS_RECIPE_SHA" ]; then
+      log "$REDIS_IMAGE exists and is up to date: skipping (use --force to rebuild)"
+      return 0
+    fi
+    log "$REDIS_IMAGE exists but its recipe changed: rebuilding"
+  fi
+  [ "$(id -u)" = 0 ] || die "building $REDIS_IMAGE needs root (debootstrap, chroot)"
+  ensure_debootstrap
+  [ -n "$WORK" ] || make_workdir
+  local dir="$WORK/redis-rootfs" t0 t1 t2
+  t0=$(date +%s)
+  debootstrap_rootfs "$dir" "$REDIS_SUITE" redis-server
+  t1=$(date +%s)
+  log "debootstrap done in $((t1 - t0)) s"
+
+  [ -x "$dir/usr/bin/redis-server" ] || die "redis-server binary missing from rootfs"
+  [ -x "$dir/usr/bin/setpriv" ] || die "setpriv missing from rootfs (util-linux)"
+  chroot "$dir" id redis >/dev/null 2>&1 || die "user redis missing from rootfs"
+
+  log "configuring and pruning the rootfs"
+  mkdir -p "$dir/data"
+  chroot "$dir" chown redis:redis /data
+  printf '%s\n' "$REDIS_ENTRYPOINT" > "$dir/usr/local/bin/docker-entrypoint.sh"
+  chmod 0755 "$dir/usr/local/bin/docker-entrypoint.sh"
+  ln -sf usr/local/bin/docker-entrypoint.sh "$dir/docker-entrypoint.sh"
+  rm -rf "$dir"/usr/share/doc/* "$dir"/usr/share/man/* "$dir"/usr/share/info/* \
+    "$dir"/usr/share/locale/* "$dir"/usr/share/lintian "$dir"/var/lib/apt/lists/* \
+    "$dir"/var/cache/apt/* "$dir"/var/cache/debconf/*-old "$dir"/var/lib/dpkg/*-old \
+    "$dir"/var/log/*.log "$dir"/var/log/apt/* "$dir"/tmp/* "$dir"/root/.cache
+  find "$dir/usr/lib/locale" -mindepth 1 -maxdepth 1 ! -name 'C.*' -exec rm -rf '{}' + 2>/dev/null || true
+  : > "$dir/etc/hostname"
+  t2=$(date +%s)
+
+  log "importing $REDIS_IMAGE ($(du -sh "$dir" | cut -f1) rootfs)"
+  local old_id
+  old_id=$(docker image inspect -f '{{.Id}}' "$REDIS_IMAGE" 2>/dev/null || true)
+  # redis-server shuts down cleanly on SIGTERM, Docker's default stop signal.
+  tar --numeric-owner -C "$dir" -c . | docker import \
+    --change 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' \
+    --change 'CMD ["redis-server"]' \
+    --change "ENV PATH=$REDIS_PATH" \
+    --change 'ENV LANG=C.UTF-8' \
+    --change 'WORKDIR /data' \
+    --change 'EXPOSE 6379' \
+    --change "LABEL $MANAGED_LABEL" \
+    --change "LABEL org.fixtures.recipe-sha256=$REDIS_RECIPE_SHA" \
+    --change "LABEL org.fixtures.debian-mirror=$BOOTSTRAP_MIRROR" \
+    - "$REDIS_IMAGE" >/dev/null || die "docker import of $REDIS_IMAGE failed"
+  remove_replaced "$old_id" "$REDIS_IMAGE"
+  log "built $REDIS_IMAGE: debootstrap $((t1 - t0)) s, import $(($(date +%s) - t2)) s, size $(docker image inspect -f '{{.Size}}' "$REDIS_IMAGE") bytes"
+  rm -rf --one-file-system "$dir"
+}
+
 if [ "$want_svc" = 1 ]; then build_testsvc; fi
 if [ "$want_pg" = 1 ]; then build_postgres; fi
+if [ "$want_redis" = 1 ]; then build_redis; fi
 # Other server versions: the same recipe on the Debian release that ships each.
 for major in "${other_majors[@]}"; do
   case "$major" in

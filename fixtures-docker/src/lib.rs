@@ -43,6 +43,8 @@
 //!   when nextest's runner exits. 200 tests, 1 container, 0 after the run.
 //! - **reuse** ([`ContainerSpec::reuse`] and `FIXTURES_REUSE=1`): kept across runs, adopted
 //!   by the next run with the same spec, removed after `FIXTURES_REUSE_TTL` idle.
+//! - **Redis**: a server of any of these scopes ([`redis_spec`]), and for each test a logical
+//!   database of its own, empty, claimed across the run's processes ([`redis_db`]).
 //!
 //! # Nothing left behind
 //! Every container and network carries labels: `org.fixtures.managed-by=fixtures`, the run
@@ -89,6 +91,7 @@
 
 mod client;
 mod client_types;
+mod compose;
 mod container;
 mod derive;
 mod endpoint;
@@ -108,20 +111,24 @@ mod probe;
 mod pull;
 mod ready;
 mod reaper;
+mod redis;
 mod reference;
 mod reuse;
 mod shared;
 mod spec;
 mod start;
 mod sweep;
+mod volume;
 mod wait;
 
+pub use compose::{Compose, ComposeFile};
 pub use container::Container;
 pub use error::Error;
 pub use first_use::{engine_available, engine_ready};
 pub use image::Image;
 pub use info::ContainerInfo;
 pub use network::{Network, network};
+pub use redis::{RedisDb, redis_db, redis_spec};
 pub use spec::ContainerSpec;
 pub use start::start;
 pub use wait::{Probe, WaitFor};

@@ -93,9 +93,17 @@ fn demo() -> Result {
     if docker {
         cmd.envs(setup::test_images());
     } else {
-        // The compose-style module needs an engine; everything else runs on local binaries.
-        cmd.env("FIXTURES_PG_BACKEND", "local")
-            .args(["--", "--skip", "containers::"]);
+        // The modules with containers of their own (compose-style, a compose file, Redis) need
+        // an engine; everything else runs on local binaries.
+        cmd.env("FIXTURES_PG_BACKEND", "local").args([
+            "--",
+            "--skip",
+            "containers::",
+            "--skip",
+            "compose::",
+            "--skip",
+            "redis::",
+        ]);
     }
     run(&mut cmd)?;
     let text = std::fs::read_to_string(&report_file).unwrap_or_default();

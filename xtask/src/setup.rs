@@ -60,10 +60,13 @@ pub(crate) fn test_images() -> Vec<(&'static str, String)> {
     let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
     let pg = var("FIXTURES_TEST_POSTGRES_IMAGE", "fixtures-local/postgres:15");
     let svc = var("FIXTURES_TEST_SVC_IMAGE", "fixtures-local/testsvc:latest");
+    let redis = var("FIXTURES_TEST_REDIS_IMAGE", "fixtures-local/redis:7");
     vec![
         ("FIXTURES_POSTGRES_IMAGE", pg.clone()),
         ("FIXTURES_TEST_POSTGRES_IMAGE", pg),
         ("FIXTURES_TEST_SVC_IMAGE", svc),
+        ("FIXTURES_REDIS_IMAGE", redis.clone()),
+        ("FIXTURES_TEST_REDIS_IMAGE", redis),
     ]
 }
 
@@ -92,31 +95,36 @@ fn leftovers() -> Result {
         .output()
         .map_err(|e| format!("docker ps: {e}"))?;
     let containers = String::from_utf8_lossy(&out.stdout).lines().count();
-    let out = Command::new("docker")
-        .args([
-            "network",
-            "ls",
-            "-q",
-            "--filter",
-            "label=org.fixtures.managed-by=fixtures",
-        ])
-        .output()
-        .map_err(|e| format!("docker network ls: {e}"))?;
-    let networks = String::from_utf8_lossy(&out.stdout).lines().count();
+    let count = |what: &str| -> Result<usize> {
+        let out = Command::new("docker")
+            .args([
+                what,
+                "ls",
+                "-q",
+                "--filter",
+                "label=org.fixtures.managed-by=fixtures",
+            ])
+            .output()
+            .map_err(|e| format!("docker {what} ls: {e}"))?;
+        Ok(String::from_utf8_lossy(&out.stdout).lines().count())
+    };
+    let networks = count("network")?;
+    let volumes = count("volume")?;
     let servers = Command::new("pgrep")
         .args(["-f", "cluster_name=fixtures-pg-local"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
         .unwrap_or(0);
     eprintln!(
-        "\nleft behind: {containers} containers, {networks} networks, {servers} local servers"
+        "\nleft behind: {containers} containers, {networks} networks, {volumes} volumes, \
+         {servers} local servers"
     );
-    if containers + networks + servers == 0 {
+    if containers + networks + volumes + servers == 0 {
         Ok(())
     } else {
         Err(format!(
-            "the test run left {containers} containers, {networks} networks and {servers} local \
-             Postgres servers of ours"
+            "the test run left {containers} containers, {networks} networks, {volumes} volumes \
+             and {servers} local Postgres servers of ours"
         ))
     }
 }

@@ -5,9 +5,11 @@
 mod common;
 
 mod basics;
+mod compose;
 mod derive;
 mod leftovers;
 mod pull;
 mod readiness;
+mod redis;
 mod remote;
 mod suite;
