@@ -52,10 +52,15 @@ impl Address {
 
     /// A `postgres://` URL for `database`, with the password.
     pub(crate) fn url(&self, database: &str) -> String {
+        self.url_as(&self.user, &self.password, database)
+    }
+
+    /// A URL for `database` as `user` with `password`.
+    pub(crate) fn url_as(&self, user: &str, password: &str, database: &str) -> String {
         format!(
             "postgres://{}:{}@{}:{}/{}",
-            encode(&self.user),
-            encode(&self.password),
+            encode(user),
+            encode(password),
             self.host,
             self.port,
             encode(database)

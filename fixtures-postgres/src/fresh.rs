@@ -76,23 +76,41 @@ impl Databases {
                 )
                 .await?;
             }
+            let role_mark = if self.role_per_test {
+                format!(" role={}", crate::role::role_name(&name))
+            } else {
+                String::new()
+            };
             exec(
                 &mut admin,
-                mark::comment_sql(&name, Kind::Test, &format!("template={template}")),
+                mark::comment_sql(
+                    &name,
+                    Kind::Test,
+                    &format!("template={template}{role_mark}"),
+                ),
                 &name,
             )
             .await?;
+            let role = match self.role_per_test {
+                true => Some(crate::role::grant(server, &mut admin, &name).await?),
+                false => None,
+            };
             server.recycle(admin).await;
             tracing::debug!(database = %name, claimed, elapsed = ?start.elapsed(), "fresh database");
             refill_warm(server, &template);
 
-            let url = server.url(&name);
-            let db = TestDb::new(
-                name.clone(),
-                url.clone(),
-                server.connect_options(&name),
-                config::pool_max()?,
-            );
+            let (url, options) = match &role {
+                Some(r) => (
+                    server.url_as(&r.name, &r.password, &name),
+                    server
+                        .connect_options(&name)
+                        .username(&r.name)
+                        .password(&r.password),
+                ),
+                None => (server.url(&name), server.connect_options(&name)),
+            };
+            let db = TestDb::new(name.clone(), url.clone(), options, config::pool_max()?);
+            let role = role.map(|r| r.name);
             let test = setup.test().map(str::to_owned);
             setup.on_teardown_async("drop the test database", move || async move {
                 // In the background: the next test need not wait for the drop. `pg_server`'s
@@ -104,7 +122,13 @@ impl Databases {
                         Ok(mut admin) if keep => {
                             keep_database(&mut admin, &name, &url, test.as_deref()).await
                         }
-                        Ok(mut admin) => mark::drop_ours(&mut admin, &name).await,
+                        Ok(mut admin) => match mark::drop_ours(&mut admin, &name).await {
+                            Ok(()) => match &role {
+                                Some(r) => crate::role::drop_role(&mut admin, r).await,
+                                None => Ok(()),
+                            },
+                            e => e,
+                        },
                         Err(e) => Err(Error::sql("connecting", "postgres")(e)),
                     };
                     if let Err(e) = result {

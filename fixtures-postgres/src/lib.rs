@@ -151,6 +151,7 @@ mod parts;
 mod psql;
 mod ready;
 mod restore;
+mod role;
 mod rollback;
 mod server;
 mod server_wide;
@@ -167,7 +168,7 @@ pub use parts::ConnectParts;
 pub use rollback::TxDb;
 pub use server::PgServer;
 pub use shared::SharedDb;
-pub use start::pg_server;
+pub use start::{pg_server, server_at};
 pub use template::Databases;
 
 // So that the code of this crate's `#[fixture]` (which names `::fixtures_postgres`) also

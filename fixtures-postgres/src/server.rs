@@ -116,6 +116,11 @@ impl PgServer {
         self.address.url(database)
     }
 
+    /// A URL for `database` as `user` with `password`.
+    pub(crate) fn url_as(&self, user: &str, password: &str, database: &str) -> String {
+        self.address.url_as(user, password, database)
+    }
+
     /// A new connection to the server's maintenance database.
     pub async fn admin(&self) -> Result<PgConnection, Error> {
         crate::sql::connect(&self.connect_options(self.admin_database()))

@@ -7,10 +7,11 @@ use std::collections::BTreeSet;
 
 use fixtures_core::Setup;
 
-/// Roles, tablespaces and unmarked databases, as `kind name`. Databases named as the
+/// Roles (not the tests' own, `fxr_…`), tablespaces and unmarked databases, as `kind name`.
+/// Databases named as the
 /// framework names its own (`fxt_`, `fxs_`, `fxw_`, …) are left out: another process of the run
 /// may be between creating one and marking it.
-const OBJECTS: &str = "SELECT 'role ' || rolname FROM pg_roles WHERE oid >= 16384 \
+const OBJECTS: &str = "SELECT 'role ' || rolname FROM pg_roles WHERE oid >= 16384 AND rolname !~ '^fxr_' \
      UNION ALL SELECT 'tablespace ' || spcname FROM pg_tablespace WHERE oid >= 16384 \
      UNION ALL SELECT 'database ' || datname FROM pg_database \
        WHERE NOT datistemplate AND datname <> 'postgres' AND datname !~ '^fx[a-z]_' \

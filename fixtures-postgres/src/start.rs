@@ -7,6 +7,7 @@ use std::time::Duration;
 use fixtures_core::prelude::*;
 use sqlx::PgConnection;
 
+use crate::backend::{Backend, Started};
 use crate::error::Error;
 use crate::ready::wait_ready;
 use crate::server::PgServer;
@@ -14,6 +15,11 @@ use crate::server::PgServer;
 /// Starts (or joins) this run's server; with the connection that found it ready.
 async fn start(setup: &Setup) -> Result<(PgServer, PgConnection), Error> {
     let (backend, started) = crate::backend::start(setup).await?;
+    found(backend, started).await
+}
+
+/// The server a backend started, joined or was given, once it answers.
+async fn found(backend: Backend, started: Started) -> Result<(PgServer, PgConnection), Error> {
     let driver = backend.driver();
     let mut conn = match started.ready {
         Some(conn) => conn,
@@ -79,7 +85,57 @@ async fn cheap_auth(conn: &mut PgConnection, password: &str) {
 /// (under nextest too), stopped at the end of the run.
 #[fixture(scope = suite)]
 pub async fn pg_server(setup: &Setup) -> Result<PgServer, Error> {
-    let (server, conn) = start(setup).await?;
+    let found = start(setup).await?;
+    serve(found, setup).await
+}
+
+/// A server that runs already, at `url` (`postgres://user:password@host:port/database`, the
+/// database being its maintenance one): e.g. the Postgres service of a compose file
+/// ([`fixtures_docker::Compose`]). The framework treats it as a server that is not its own,
+/// as one of `FIXTURES_PG_URL`: it creates and drops only databases of its own there, under the
+/// same connection budget. Call it from a fixture of your own, in the scope the server lives
+/// in; [`Databases`](crate::Databases) then give tests clones, shared databases and restores
+/// on it as on the run's server.
+///
+/// ```no_run
+/// use fixtures_postgres::prelude::*;
+/// use fixtures_postgres::Error;
+///
+/// #[fixture(scope = suite)]
+/// async fn app_db_server(setup: &Setup) -> Result<PgServer, Error> {
+///     // e.g. from a compose file's `db` service: its address and the file's password.
+///     fixtures_postgres::server_at(setup, "postgres://postgres:secret@127.0.0.1:5432/postgres").await
+/// }
+/// # fn main() {}
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Config`] for a URL that is not one; [`Error::NoBackend`] when nothing answers
+/// there within 30 s or the login is refused.
+pub async fn server_at(setup: &Setup, url: &str) -> Result<PgServer, Error> {
+    let address = crate::backend::address_of(url, "the URL given to server_at")?;
+    let ready = wait_ready(&address, Duration::from_secs(30))
+        .await
+        .map_err(|e| Error::NoBackend {
+            reason: format!(
+                "the Postgres server at {} does not answer: {e}",
+                crate::backend::redact(url)
+            ),
+            hint: "check that the service is up (for a compose service: its healthcheck) and \
+                   the URL's user, password and database"
+                .into(),
+        })?;
+    let mut started = Started::new(address, false);
+    started.ready = Some(ready);
+    let found = found(Backend::External, started).await?;
+    serve(found, setup).await
+}
+
+/// The found server made the process's: its keeper and budget, its watch of server-wide
+/// objects, its drops waited for at its end.
+async fn serve(found: (PgServer, PgConnection), setup: &Setup) -> Result<PgServer, Error> {
+    let (server, conn) = found;
     // The connection that found the server ready becomes the keeper (with the process's
     // units of the connection budget), before any other of the process's connections.
     let (max, reserved) = server.limits();

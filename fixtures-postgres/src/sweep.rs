@@ -220,6 +220,8 @@ async fn drop_marked(admin: &mut PgConnection, name: &str, m: &str) {
     }
     if let Err(e) = mark::drop_ours(admin, name).await {
         tracing::warn!("cannot sweep {name}: {e}");
+    } else if let Some(role) = mark::field(m, "role") {
+        let _ = crate::role::drop_role(admin, role).await;
     }
 }
 

@@ -67,6 +67,7 @@ pub struct Databases {
     migrations: Migrations,
     seeds: Vec<PathBuf>,
     pub(crate) clean: CleanOptions,
+    pub(crate) role_per_test: bool,
 }
 
 impl Default for Databases {
@@ -82,6 +83,7 @@ impl Databases {
             migrations: Migrations::None,
             seeds: Vec::new(),
             clean: CleanOptions::default(),
+            role_per_test: false,
         }
     }
 
@@ -129,6 +131,19 @@ impl Databases {
     /// A seed SQL file, applied after the migrations (several run in the order given).
     pub fn seed(mut self, file: impl Into<PathBuf>) -> Databases {
         self.seeds.push(file.into());
+        self
+    }
+
+    /// Test scope: each test connects as a login role of its own that owns its database and
+    /// everything in it, without superuser, `CREATEDB` or `CREATEROLE` ([`TestDb::url`],
+    /// [`TestDb::parts`] and the pool carry it) — code that must not run as a superuser is
+    /// tested as it runs in production. The role is dropped with the database. Needs a
+    /// server user that may create roles (the framework's own servers' is a superuser).
+    ///
+    /// [`TestDb::url`]: crate::TestDb::url
+    /// [`TestDb::parts`]: crate::TestDb::parts
+    pub fn role_per_test(mut self, yes: bool) -> Databases {
+        self.role_per_test = yes;
         self
     }
 

@@ -7,9 +7,11 @@
 //! - `suite_scope`: one database for the run, cleaned before each test (the fastest).
 
 mod cases;
+mod compose;
 mod containers;
 mod fixtures;
 mod module_scope;
+mod redis;
 mod serial;
 mod suite_scope;
 mod test_scope;

@@ -33,21 +33,7 @@ impl Driver for External {
     fn start<'a>(&'a self, _setup: &'a Setup) -> BoxFuture<'a, Result<Started, Error>> {
         Box::pin(async move {
             let url = std::env::var("FIXTURES_PG_URL").unwrap_or_default();
-            let opts = PgConnectOptions::from_str(&url).map_err(|e| Error::Config {
-                setting: "FIXTURES_PG_URL".into(),
-                value: redact(&url),
-                expected: format!("a postgres://user:password@host:port/database URL ({e})"),
-            })?;
-            let address = Address {
-                host: opts.get_host().to_owned(),
-                port: opts.get_port(),
-                socket_dir: None,
-                user: opts.get_username().to_owned(),
-                password: ConnectParts::parse(&url)
-                    .map(|p| p.password)
-                    .unwrap_or_default(),
-                admin_database: opts.get_database().unwrap_or("postgres").to_owned(),
-            };
+            let address = address_of(&url, "FIXTURES_PG_URL")?;
             // Not fatal: without it, the next run's sweep removes what this one leaves.
             let ensured =
                 tokio::task::spawn_blocking(|| fixtures_core::watchdog::ensure(JANITOR)).await;
@@ -81,7 +67,26 @@ impl Driver for External {
     }
 }
 
-fn redact(url: &str) -> String {
+/// The server of `url`, told by `setting` (the variable or argument that gave it).
+pub(crate) fn address_of(url: &str, setting: &str) -> Result<Address, Error> {
+    let opts = PgConnectOptions::from_str(url).map_err(|e| Error::Config {
+        setting: setting.into(),
+        value: redact(url),
+        expected: format!("a postgres://user:password@host:port/database URL ({e})"),
+    })?;
+    Ok(Address {
+        host: opts.get_host().to_owned(),
+        port: opts.get_port(),
+        socket_dir: None,
+        user: opts.get_username().to_owned(),
+        password: ConnectParts::parse(url)
+            .map(|p| p.password)
+            .unwrap_or_default(),
+        admin_database: opts.get_database().unwrap_or("postgres").to_owned(),
+    })
+}
+
+pub(crate) fn redact(url: &str) -> String {
     match (url.split_once("://"), url.rsplit_once('@')) {
         (Some((scheme, rest)), Some((_, host))) if rest.contains('@') => {
             let user = rest.split([':', '@']).next().unwrap_or("");

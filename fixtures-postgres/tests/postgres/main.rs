@@ -5,8 +5,10 @@
 mod adoption;
 mod budget;
 mod children;
+mod given;
 mod isolation;
 mod namespaces;
+mod roles;
 mod same_state;
 mod security;
 mod sessions;
