@@ -39,7 +39,7 @@ fn stack_containers() -> Vec<common::Found> {
 #[rstest::rstest]
 #[tokio::test]
 async fn services_start_after_their_dependencies_and_reach_them_by_name(stack: Lease<Compose>) {
-    assert_eq!(stack.names(), vec!["db", "api"]);
+    assert_eq!(stack.names(), vec!["cache", "db", "api"]);
     // `api` served only after it reached `db:5432` on the stack's network.
     let api = stack.service("api").unwrap().address(8080).unwrap();
     assert!(
@@ -55,6 +55,13 @@ async fn services_start_after_their_dependencies_and_reach_them_by_name(stack: L
         .await
         .unwrap();
     assert_eq!(code, 0, "{out}");
+    let (code, out) = stack
+        .service("cache")
+        .unwrap()
+        .exec(["redis-cli", "ping"])
+        .await
+        .unwrap();
+    assert_eq!((code, out.trim()), (0, "PONG"));
     let found = tokio::task::spawn_blocking(stack_containers).await.unwrap();
     let names: Vec<String> = found
         .iter()
@@ -62,7 +69,7 @@ async fn services_start_after_their_dependencies_and_reach_them_by_name(stack: L
         .collect();
     assert_eq!(
         names.len(),
-        2,
+        3,
         "one container per service for the run: {names:?}"
     );
     assert!(
@@ -70,7 +77,7 @@ async fn services_start_after_their_dependencies_and_reach_them_by_name(stack: L
             .service("nope")
             .unwrap_err()
             .to_string()
-            .contains("it has: db, api")
+            .contains("it has: cache, db, api")
     );
 }
 
@@ -79,7 +86,7 @@ async fn services_start_after_their_dependencies_and_reach_them_by_name(stack: L
 async fn another_test_shares_the_runs_stack(stack: Lease<Compose>) {
     // Under nextest this is another process: it finds the run's containers.
     let found = tokio::task::spawn_blocking(stack_containers).await.unwrap();
-    assert_eq!(found.len(), 2);
+    assert_eq!(found.len(), 3);
     let db = stack.service("db").unwrap();
     assert!(found.iter().any(|c| c.id == db.id()));
 }
