@@ -32,6 +32,7 @@
 //! error that names it and its line.
 
 mod file;
+mod keys;
 mod lines;
 
 use std::collections::BTreeMap;
