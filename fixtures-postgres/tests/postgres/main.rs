@@ -13,6 +13,7 @@ mod same_state;
 mod security;
 mod sessions;
 mod setup_errors;
+mod storage;
 mod whole_run;
 
 use fixtures_postgres::{Databases, databases};
