@@ -168,7 +168,7 @@ pub use parts::ConnectParts;
 pub use rollback::TxDb;
 pub use server::PgServer;
 pub use shared::SharedDb;
-pub use start::{pg_server, server_at};
+pub use start::{pg_server, server_at, server_of_image};
 pub use template::Databases;
 
 // So that the code of this crate's `#[fixture]` (which names `::fixtures_postgres`) also

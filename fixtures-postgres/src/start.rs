@@ -132,6 +132,33 @@ pub async fn server_at(setup: &Setup, url: &str) -> Result<PgServer, Error> {
     serve(found, setup).await
 }
 
+/// A server of the Postgres image `image` (`name:tag`, e.g. `postgres:13`) in a container for
+/// the fixture instance of `setup` — in suite scope one for the run, shared by nextest's
+/// processes — with the Docker backend's fast start and guarantees (a password of the run's,
+/// loopback only, stopped and removed with the run). The way to run one suite against several
+/// server versions, as pytest's `params=`: a suite fixture per version, a test-scope database
+/// fixture on each, and `#[rstest]` cases naming the version.
+///
+/// ```no_run
+/// use fixtures_postgres::prelude::*;
+/// use fixtures_postgres::Error;
+///
+/// #[fixture(scope = suite)]
+/// async fn pg13(setup: &Setup) -> Result<PgServer, Error> {
+///     fixtures_postgres::server_of_image(setup, "postgres:13").await
+/// }
+/// # fn main() {}
+/// ```
+///
+/// # Errors
+///
+/// As the run's server on the Docker backend: the engine, the image, readiness.
+pub async fn server_of_image(setup: &Setup, image: &str) -> Result<PgServer, Error> {
+    let started = crate::backend::start_image(setup, image).await?;
+    let found = found(Backend::Docker, started).await?;
+    serve(found, setup).await
+}
+
 /// The found server made the process's: its keeper and budget, its watch of server-wide
 /// objects, its drops waited for at its end.
 async fn serve(found: (PgServer, PgConnection), setup: &Setup) -> Result<PgServer, Error> {

@@ -52,7 +52,11 @@ pub(crate) fn postgres_binaries() -> Result {
 
 /// The local images the tests use (built from Debian's packages; no registry is needed).
 pub(crate) fn images() -> Result {
-    run(Command::new("bash").arg(root().join("scripts/build-images.sh")))
+    // The default three, and the other Postgres majors (the suites run against them too:
+    // `versions` in fixtures-postgres, `cargo xtask versions`).
+    run(Command::new("bash")
+        .arg(root().join("scripts/build-images.sh"))
+        .args(["postgres", "testsvc", "redis", "postgres13", "postgres17"]))
 }
 
 /// The locally built images, for the tests (users' default stays the official image).

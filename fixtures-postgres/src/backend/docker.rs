@@ -66,6 +66,8 @@ pub struct PostgresImage {
     max_connections: u32,
     /// Seconds without a client after which the server stops itself (0: never).
     idle_stop: u32,
+    /// Picked by `FIXTURES_POSTGRES_IMAGE` (an error about it names the variable), not given.
+    from_env: bool,
 }
 
 /// The derived image's data directory, made by `initdb` once, as one archive: unpacking one
@@ -115,7 +117,15 @@ fn run_script() -> String {
 impl PostgresImage {
     /// The image named by `FIXTURES_POSTGRES_IMAGE`, or `postgres:15`.
     pub fn from_env(password: String, max_connections: u32) -> PostgresImage {
-        let image = image_ref();
+        PostgresImage {
+            from_env: true,
+            ..PostgresImage::of(&image_ref(), password, max_connections)
+        }
+    }
+
+    /// The image `image` (`name:tag`).
+    pub fn of(image: &str, password: String, max_connections: u32) -> PostgresImage {
+        let image = image.to_owned();
         let (name, tag) = match image.rsplit_once(':') {
             Some((n, t)) if !t.contains('/') => (n.to_owned(), t.to_owned()),
             _ => (image.clone(), "latest".to_owned()),
@@ -126,6 +136,7 @@ impl PostgresImage {
             password,
             max_connections,
             idle_stop: 0,
+            from_env: false,
         }
     }
 
@@ -155,8 +166,12 @@ impl PostgresImage {
     fn common(&self) -> ContainerSpec {
         let password = self.password.clone();
         // Named after its variable, so that an error about the image says how to pick another.
-        ContainerSpec::from_env(IMAGE_VAR, &format!("{}:{}", self.name, self.tag))
-            .expose(5432)
+        let base = if self.from_env {
+            ContainerSpec::from_env(IMAGE_VAR, &format!("{}:{}", self.name, self.tag))
+        } else {
+            ContainerSpec::new(&self.name, &self.tag)
+        };
+        base.expose(5432)
             .stop_timeout(Duration::from_secs(2))
             .startup_timeout(Duration::from_secs(90))
             // With `FIXTURES_REUSE=1` the server outlives the run and the next run adopts it,
@@ -300,6 +315,14 @@ fn leave_marker(host: &str, port: u16) {
 /// Starts the run's container (or adopts the one another process of the run started, or a
 /// kept one with `FIXTURES_REUSE=1`) and notes its address for the run's later processes.
 async fn start(setup: &Setup) -> Result<Started, Error> {
+    let started = start_image(setup, &image_ref()).await?;
+    leave_marker(&started.address.host, started.address.port);
+    Ok(started)
+}
+
+/// Starts a container of `image` for the fixture instance of `setup` (in suite scope: one for
+/// the run, found by the run's other processes), or adopts the run's (or a kept) one.
+pub(crate) async fn start_image(setup: &Setup, image: &str) -> Result<Started, Error> {
     // The engine first: a run that cannot reach it leaves no folder behind (the password
     // lives in the run's folder).
     fixtures_docker::engine_ready().await?;
@@ -310,7 +333,7 @@ async fn start(setup: &Setup) -> Result<Started, Error> {
     } else {
         crate::config::idle_stop()?
     };
-    let image = PostgresImage::from_env(password.clone(), crate::config::max_connections()?)
+    let image = PostgresImage::of(image, password.clone(), crate::config::max_connections()?)
         .idle_stop(idle_stop);
     let container = match fixtures_docker::start(setup, image.spec()).await {
         Err(fixtures_docker::Error::Build { image: base, cause }) => {
@@ -341,7 +364,6 @@ async fn start(setup: &Setup) -> Result<Started, Error> {
         adopted = container.adopted(),
         "Postgres container"
     );
-    leave_marker(&host, port);
     Ok(Started::new(
         Address::postgres(host, port, password),
         container.adopted(),

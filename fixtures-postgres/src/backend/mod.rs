@@ -17,6 +17,7 @@ mod idle;
 mod local;
 
 pub use docker::PostgresImage;
+pub(crate) use docker::start_image;
 pub(crate) use external::{JANITOR, address_of, janitor as sweep_external, redact};
 pub(crate) use local::reap as reap_local;
 

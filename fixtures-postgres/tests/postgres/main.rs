@@ -14,6 +14,7 @@ mod security;
 mod sessions;
 mod setup_errors;
 mod storage;
+mod versions;
 mod whole_run;
 
 use fixtures_postgres::{Databases, databases};
