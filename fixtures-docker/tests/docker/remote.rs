@@ -83,6 +83,11 @@ fn an_unreachable_engine_fails_fast_with_one_clear_error() {
 
 /// A TCP ↔ unix socket proxy to the local engine, on 127.0.0.1:random; counts connections.
 fn engine_proxy() -> (u16, Arc<AtomicUsize>) {
+    engine_proxy_on("127.0.0.1")
+}
+
+/// [`engine_proxy`] on address `ip`.
+fn engine_proxy_on(ip: &'static str) -> (u16, Arc<AtomicUsize>) {
     let connections = Arc::new(AtomicUsize::new(0));
     let counted = connections.clone();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -92,7 +97,7 @@ fn engine_proxy() -> (u16, Arc<AtomicUsize>) {
             .build()
             .unwrap();
         rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
             tx.send(listener.local_addr().unwrap().port()).unwrap();
             loop {
                 let Ok((mut tcp, _)) = listener.accept().await else {
@@ -149,4 +154,116 @@ fn a_tcp_engine_is_used_and_its_host_resolved() {
         "the engine was reached through the proxy"
     );
     assert!(!common::exists(id), "removed at teardown");
+}
+
+// ------------------------------------------- a remote engine, seen from another network --
+
+/// A network namespace of the test's own, joined to this one by a veth pair: `host_ip` on this
+/// side, `.2` of the same /30 inside. Removed (with its pair) when dropped.
+struct NetNs {
+    name: String,
+    host_ip: String,
+}
+
+impl NetNs {
+    fn create() -> NetNs {
+        let n = std::process::id() % 250;
+        let name = format!("fx-remote-{}", std::process::id());
+        let (outer, inner) = (format!("fxva{n}"), format!("fxvb{n}"));
+        let host_ip = format!("10.213.{n}.1");
+        let ip = |args: &[&str]| {
+            let out = std::process::Command::new("ip")
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "ip {}: {} (this test needs CAP_NET_ADMIN: root on Linux)",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &name])
+            .output();
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &outer])
+            .output();
+        ip(&["netns", "add", &name]);
+        let ns = NetNs { name, host_ip };
+        ip(&[
+            "link", "add", &outer, "type", "veth", "peer", "name", &inner,
+        ]);
+        ip(&["link", "set", &inner, "netns", &ns.name]);
+        ip(&["addr", "add", &format!("{}/30", ns.host_ip), "dev", &outer]);
+        ip(&["link", "set", &outer, "up"]);
+        let inside = |args: &[&str]| {
+            let mut all = vec!["netns", "exec", &ns.name, "ip"];
+            all.extend_from_slice(args);
+            ip(&all);
+        };
+        inside(&["addr", "add", &format!("10.213.{n}.2/30"), "dev", &inner]);
+        inside(&["link", "set", &inner, "up"]);
+        inside(&["link", "set", "lo", "up"]);
+        ns
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        // The pair goes with the namespace.
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+#[test]
+#[ignore = "run by remote::a_remote_engine_on_another_network_publishes_and_is_reached"]
+fn child_uses_a_remote_engine() {
+    let want = std::env::var("FIXTURES_TEST_REMOTE_HOST").unwrap();
+    let c = remote_web::fixture()
+        .try_lease()
+        .expect("starts through the remote engine");
+    assert_eq!(
+        c.host(),
+        want,
+        "the engine's address is the containers' host"
+    );
+    let address = c.address(8080).unwrap();
+    assert_eq!(common::http_get(&address, "/health").0, 200, "{address}");
+    println!("ID={}", c.id());
+    println!("ADDRESS={address}");
+}
+
+#[test]
+fn a_remote_engine_on_another_network_publishes_and_is_reached() {
+    // The engine, as another machine's: a TCP address on a network the client reaches only
+    // through a veth pair (the client runs in a network namespace of its own, where the
+    // engine's socket and loopback are out of reach).
+    let ns = NetNs::create();
+    let ip: &'static str = Box::leak(ns.host_ip.clone().into_boxed_str());
+    let (port, connections) = engine_proxy_on(ip);
+    let child = child("remote::child_uses_a_remote_engine");
+    let mut cmd = std::process::Command::new("ip");
+    cmd.args(["netns", "exec", &ns.name])
+        .arg(child.get_program())
+        .args(child.get_args())
+        .envs(child.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .env("DOCKER_HOST", format!("tcp://{ip}:{port}"))
+        .env("FIXTURES_TEST_REMOTE_HOST", ip)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = run(cmd);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (id, address) = (line(&stdout, "ID="), line(&stdout, "ADDRESS="));
+    assert!(address.starts_with(&format!("{ip}:")), "{address}");
+    assert!(
+        connections.load(Ordering::SeqCst) >= 5,
+        "the engine was reached over TCP"
+    );
+    let gone = common::wait_until(std::time::Duration::from_secs(15), || !common::exists(id));
+    assert!(gone, "removed at teardown");
 }
