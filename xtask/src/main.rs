@@ -15,6 +15,7 @@ use std::time::Instant;
 
 mod bench;
 mod consumer;
+mod killseries;
 mod partitions;
 mod reliability;
 mod report;
@@ -32,9 +33,11 @@ fn main() -> ExitCode {
         "reliability" => reliability::run(),
         "versions" => versions(),
         "partitions" => partitions(),
+        "kill-series" => kill_series(),
         _ => Err(
             "usage: cargo xtask demo | test | bench [--quick] [--reps N] | reliability \
-                  [--quick | --full | --load] [--record] [--seed N] | versions | partitions"
+                  [--quick | --full | --load] [--record] [--seed N] | versions | partitions | \
+                  kill-series [--runs N] [--seed N]"
                 .to_owned(),
         ),
     };
@@ -135,6 +138,26 @@ fn partitions() -> Result {
     partitions::run(&env)
 }
 
+/// Two runs at once on one server, the second killed whole at a random moment (issue 17's
+/// series): `--runs N` (default 20), `--seed N` (default 1).
+fn kill_series() -> Result {
+    setup::require_docker()?;
+    setup::nextest()?;
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let value = |flag: &str, default: u64| -> Result<u64> {
+        match args.iter().position(|a| a == flag) {
+            Some(i) => args
+                .get(i + 1)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("{flag} needs a number")),
+            None => Ok(default),
+        }
+    };
+    let mut env = setup::test_images();
+    env.push(("FIXTURES_REQUIRE_DOCKER", "1".into()));
+    killseries::run(&env, value("--runs", 20)? as usize, value("--seed", 1)?)
+}
+
 fn test() -> Result {
     setup::require_docker()?;
     setup::nextest()?;
@@ -175,6 +198,10 @@ fn test() -> Result {
     setup::assert_nothing_left()?;
     // Two nextest partitions at once, one in a PID namespace of its own, on one shared server.
     partitions::run(&with_backend("docker"))?;
+    setup::assert_nothing_left()?;
+    // Two runs at once on one server, one killed whole at a random moment (the full series:
+    // `cargo xtask kill-series`, 20 runs).
+    killseries::run(&with_backend("docker"), 2, 1)?;
     setup::assert_nothing_left()?;
     // The Postgres suites against the other server versions (13 and 17).
     versions::run_all(&with_backend("docker"))?;

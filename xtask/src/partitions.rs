@@ -13,11 +13,11 @@ use crate::bench::docker;
 use crate::{Result, cargo, root};
 
 /// The suite sharded: the example application's tests, in all three scopes.
-const PACKAGE: &str = "examples";
+pub(crate) const PACKAGE: &str = "examples";
 /// Its Postgres tests: the containers of a run in a PID namespace of its own outlive it when
 /// the namespace ends (its watchdog dies with it) and are not swept from another namespace
 /// while they may be alive (RELIABILITY.md, "Runs in other PID namespaces").
-const FILTER: &str = "not test(/^(containers|compose|redis)::/)";
+pub(crate) const FILTER: &str = "not test(/^(containers|compose|redis)::/)";
 
 /// Runs the two partitions against a server of its own (a container removed at the end).
 pub(crate) fn run(env: &[(&'static str, String)]) -> Result {
@@ -142,13 +142,13 @@ fn partitions(env: &[(&'static str, String)], url: &str) -> Result {
 }
 
 /// A Postgres container standing for a server several machines share.
-struct Server {
+pub(crate) struct Server {
     id: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Server {
-    fn start(image: &str) -> Result<Server> {
+    pub(crate) fn start(image: &str) -> Result<Server> {
         let password = format!("shared{}", std::process::id());
         let out = Command::new("docker")
             .args([
@@ -211,7 +211,7 @@ impl Server {
     }
 
     /// The databases on the server other than its own three.
-    fn databases(&self) -> Result<Vec<String>> {
+    pub(crate) fn databases(&self) -> Result<Vec<String>> {
         Ok(self
             .psql("SELECT datname FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1')")?
             .lines()
