@@ -14,6 +14,10 @@ use crate::{Result, cargo, root};
 /// One run of the series.
 struct Outcome {
     killed_after: Duration,
+    /// Whether the victim still ran when it was killed (it may have finished first).
+    victim_running: bool,
+    /// Databases on the server just before the kill (both runs').
+    at_kill: usize,
     survivor_passed: bool,
     left_after_survivor: usize,
     left_after_next: Option<usize>,
@@ -84,6 +88,8 @@ fn one(env: &[(&'static str, String)], server: &Server, rng: &mut Rng) -> Result
     let mut killed = victim(env, &server.url)?;
     let killed_after = rng.below_ms(300, 6000);
     std::thread::sleep(killed_after);
+    let at_kill = server.databases()?.len();
+    let victim_running = matches!(killed.try_wait(), Ok(None));
     // SIGKILL to `unshare`: `--kill-child` kills the namespace's first process, and the kernel
     // every other process of the namespace with it.
     let _ = killed.kill();
@@ -103,6 +109,8 @@ fn one(env: &[(&'static str, String)], server: &Server, rng: &mut Rng) -> Result
     };
     Ok(Outcome {
         killed_after,
+        victim_running,
+        at_kill,
         survivor_passed,
         left_after_survivor,
         left_after_next,
@@ -121,12 +129,17 @@ pub(crate) fn run(env: &[(&'static str, String)], runs: usize, seed: u64) -> Res
     let server = Server::start(&image)?;
     let mut rng = Rng(seed.max(1));
     let mut failed = Vec::new();
-    println!("\nrun | killed after | survivor | left 20 s after it | left after the next run");
+    println!(
+        "\nrun | killed after | victim running | databases at the kill | survivor | left 20 s \
+         after it | left after the next run"
+    );
     for i in 1..=runs {
         let o = one(env, &server, &mut rng)?;
         println!(
-            "{i:3} | {:>10.1} s | {} | {} | {}",
+            "{i:3} | {:>10.1} s | {} | {} | {} | {} | {}",
             o.killed_after.as_secs_f64(),
+            if o.victim_running { "yes" } else { "no" },
+            o.at_kill,
             if o.survivor_passed {
                 "passed"
             } else {
