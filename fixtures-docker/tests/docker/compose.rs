@@ -256,3 +256,53 @@ fn a_stack_killed_while_it_starts_leaves_nothing() {
         common::volumes(&labels)
     );
 }
+
+/// `built.yaml`: a service built from a Dockerfile whose `FROM` is a local image.
+#[fixture]
+async fn built(setup: &Setup) -> Result<Compose, Error> {
+    ComposeFile::read(data("built.yaml"))?
+        .wait_for("api", WaitFor::http(8080, "/health", 200))
+        .start(setup)
+        .await
+}
+
+#[rstest::rstest]
+#[tokio::test]
+async fn a_service_is_built_from_its_dockerfile(built: Lease<Compose>) {
+    let api = built.service("api").unwrap();
+    let address = api.address(8080).unwrap();
+    let (status, body) = tokio::task::spawn_blocking(move || http_get(&address, "/env/GREETING"))
+        .await
+        .unwrap();
+    assert_eq!((status, body.trim()), (200, "built from a Dockerfile"));
+}
+
+#[fixture]
+async fn needs_a_registry(setup: &Setup) -> Result<Compose, Error> {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compose-registry");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM nowhere.invalid/base:1\nENV A=1\n",
+    )
+    .unwrap();
+    let path = dir.join("compose.yaml");
+    std::fs::write(&path, "services:\n  app:\n    build: .\n").unwrap();
+    ComposeFile::read(&path)?.start(setup).await
+}
+
+#[test]
+fn a_dockerfile_that_needs_a_registry_says_so() {
+    let e = format!(
+        "{:?}",
+        needs_a_registry::fixture()
+            .try_lease()
+            .map(|_| ())
+            .unwrap_err()
+    );
+    assert!(e.contains("service `app` did not start"), "{e}");
+    assert!(
+        e.contains("nowhere.invalid/base:1") && e.contains("registry"),
+        "{e}"
+    );
+}
