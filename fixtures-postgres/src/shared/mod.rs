@@ -60,7 +60,7 @@ pub struct SharedDb {
     /// The lanes this process opened, dropped at teardown by the run's owner.
     opened: Arc<parking_lot::Mutex<Vec<String>>>,
     next: AtomicUsize,
-    /// Which parked lanes it may take: template and cleaning options.
+    /// Which parked lanes it may take: server, template and cleaning options.
     park_key: String,
     /// This process's share of the connection budget (lanes take units of it).
     budget: Budget,
@@ -103,7 +103,13 @@ impl Databases {
                 _ => setup.instance().to_owned(),
             };
             let max_lanes = config::lanes()? as usize;
-            let park_key = format!("{template}\n{:?}", self.clean);
+            // The server too: a suite may use several (a compose file's, one per version).
+            let park_key = format!(
+                "{}:{}\n{template}\n{:?}",
+                server.host(),
+                server.port(),
+                self.clean
+            );
             let db = SharedDb {
                 name: shared_name(&label, &template),
                 label,
