@@ -1,7 +1,7 @@
 //! Databases dropped in the background: a test's end does not wait for its database's drop;
 //! the run's server is stopped only after the drops still running (see [`done`]).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
@@ -16,13 +16,22 @@ const DROPS_AT_ONCE: usize = 4;
 static DROPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(DROPS_AT_ONCE);
 /// Drops handed to the background and not finished.
 static PENDING: AtomicU64 = AtomicU64::new(0);
+/// Set by [`done`]: background work that creates databases starts no new one.
+static CLOSING: AtomicBool = AtomicBool::new(false);
 
-/// One drop in [`PENDING`], from its hand-over to its end (also when its task panics or is
-/// dropped with the runtime).
-struct Pending;
+/// One piece of background work in [`PENDING`] (a drop, a warm-pool refill), from its
+/// hand-over to its end (also when its task panics or is dropped with the runtime).
+pub(crate) struct Pending;
+
+/// True once the server's teardown waits for the background work: a refill between two
+/// databases stops (a process ending between a database's creation and its mark would leave
+/// an unmarked database that no sweep may touch).
+pub(crate) fn closing() -> bool {
+    CLOSING.load(Ordering::Acquire)
+}
 
 impl Pending {
-    fn new() -> Pending {
+    pub(crate) fn new() -> Pending {
         PENDING.fetch_add(1, Ordering::AcqRel);
         Pending
     }
@@ -37,16 +46,20 @@ impl Drop for Pending {
 /// Waits until the test databases being dropped in the background are gone, for at most
 /// `deadline` (the run's server is stopped next).
 pub(crate) async fn done(deadline: Duration) {
+    CLOSING.store(true, Ordering::Release);
     let until = Instant::now() + deadline;
     while PENDING.load(Ordering::Acquire) > 0 {
         if Instant::now() >= until {
             tracing::warn!(
                 "test databases still being dropped after {deadline:?}: left to the server's removal or the next run's sweep"
             );
-            return;
+            break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    // A server of a module's (or one of several) may end before the process: later work may
+    // make databases again.
+    CLOSING.store(false, Ordering::Release);
 }
 
 /// Runs `work` (a drop) in the background, at most [`DROPS_AT_ONCE`] at a time, counted in

@@ -204,7 +204,11 @@ fn refill_warm(server: &PgServer, template: &str) {
     let pool = server.admin_pool();
     let template = template.to_owned();
     let clause = server.clone_clause();
+    // Counted with the background drops: the server's teardown waits for the database being
+    // made (created, then marked) and starts no other.
+    let pending = drops::Pending::new();
     fixtures_core::runtime::handle().spawn(async move {
+        let _pending = pending;
         let result: Result<(), Error> = async {
             let mut admin = pool
                 .acquire()
@@ -219,6 +223,9 @@ fn refill_warm(server: &PgServer, template: &str) {
             .await
             .map_err(Error::sql("counting warm databases", &template))?;
             for _ in have..target {
+                if drops::closing() {
+                    break;
+                }
                 let name = format!("{prefix}{}", names::digest(&[&unique()], 16));
                 create_clone(&mut admin, &template, clause, &name, Kind::Warm).await?;
             }

@@ -81,6 +81,14 @@ fn settle(server: &Server, limit: Duration) -> Result<usize> {
     }
 }
 
+/// The databases on the server with their marks, for the report of a run that left some.
+fn left_list(server: &Server) -> Result<String> {
+    server.psql(
+        "SELECT datname || ' ' || coalesce(shobj_description(oid, 'pg_database'), '(no mark)') \
+         FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1')",
+    )
+}
+
 fn one(env: &[(&'static str, String)], server: &Server, rng: &mut Rng) -> Result<Outcome> {
     let mut survivor = nextest(env, &server.url)
         .spawn()
@@ -99,6 +107,9 @@ fn one(env: &[(&'static str, String)], server: &Server, rng: &mut Rng) -> Result
         .map_err(|e| format!("nextest: {e}"))?
         .success();
     let left_after_survivor = settle(server, Duration::from_secs(20))?;
+    if left_after_survivor > 0 {
+        eprintln!("     left after the survivor: {}", left_list(server)?);
+    }
     let left_after_next = if left_after_survivor > 0 {
         let mut next = nextest(env, &server.url);
         next.args(["-E", "test(=module_scope::identities_start_at_one)"]);
@@ -149,6 +160,7 @@ pub(crate) fn run(env: &[(&'static str, String)], runs: usize, seed: u64) -> Res
             o.left_after_next.map_or("-".to_owned(), |n| n.to_string())
         );
         if !o.survivor_passed || o.left_after_next.unwrap_or(0) > 0 {
+            eprintln!("     left after the next run: {}", left_list(&server)?);
             failed.push(i);
         }
     }

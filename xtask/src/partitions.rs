@@ -206,7 +206,7 @@ impl Server {
     }
 
     /// Runs `sql` in the container (over its socket), returns the rows' text.
-    fn psql(&self, sql: &str) -> Result<String> {
+    pub(crate) fn psql(&self, sql: &str) -> Result<String> {
         docker(&["exec", "-u", "postgres", &self.id, "psql", "-XAtqc", sql])
     }
 
