@@ -150,18 +150,8 @@ pub(crate) async fn create_clone(
     name: &str,
     kind: Kind,
 ) -> Result<(), Error> {
-    let sql = format!(
-        "CREATE DATABASE {} TEMPLATE {}{clause}",
-        quote_ident(name),
-        quote_ident(template)
-    );
-    exec(admin, sql, name).await?;
-    exec(
-        admin,
-        mark::comment_sql(name, kind, &format!("template={template}")),
-        name,
-    )
-    .await
+    let rest = format!("TEMPLATE {}{clause}", quote_ident(template));
+    mark::create(admin, name, &rest, kind, &format!("template={template}")).await
 }
 
 /// Takes a warm clone by renaming it; false when none was free.

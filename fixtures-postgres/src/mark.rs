@@ -64,6 +64,59 @@ pub(crate) fn comment_sql(database: &str, kind: Kind, extra: &str) -> String {
     format!("COMMENT ON DATABASE {} IS '{text}'", quote_ident(database))
 }
 
+/// The prefix of the name a database is made under, before it is marked and renamed (see
+/// [`create`]).
+pub(crate) const CREATING: &str = "fxc_";
+
+/// The name database `name` is made under by this run: it says which run makes it (its keeper
+/// key), so that a sweep can tell one left by a process killed between the creation and the
+/// mark from one being made.
+pub(crate) fn creating_name(name: &str) -> String {
+    let key = crate::keeper::run_key(fixtures_core::run_id()) as u64;
+    format!("{CREATING}{key:016x}_{}", crate::names::digest(&[name], 16))
+}
+
+/// The run key a [`creating_name`] carries.
+pub(crate) fn creating_run_key(name: &str) -> Option<i64> {
+    let hex = name.strip_prefix(CREATING)?.get(..16)?;
+    u64::from_str_radix(hex, 16).ok().map(|k| k as i64)
+}
+
+/// `CREATE DATABASE name <rest>` and its mark (`kind`, `extra`), as one step for anyone who
+/// looks: the database is made under [`creating_name`], marked, then renamed — a process
+/// that ends between the creation and the mark leaves a database whose name says whose it
+/// was, not an unmarked one no sweep may touch.
+pub(crate) async fn create(
+    conn: &mut PgConnection,
+    name: &str,
+    rest: &str,
+    kind: Kind,
+    extra: &str,
+) -> Result<(), Error> {
+    let temp = creating_name(name);
+    // CREATE DATABASE cannot share a query string (an implicit transaction) with another.
+    for sql in [
+        format!("CREATE DATABASE {} {rest}", quote_ident(&temp)),
+        comment_sql(&temp, kind, extra),
+        format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quote_ident(&temp),
+            quote_ident(name)
+        ),
+    ] {
+        if let Err(e) = crate::sql::run(conn, sql).await {
+            // Not left half made (a mark on the temporary name is ours to drop).
+            let _ = crate::sql::run(
+                conn,
+                format!("DROP DATABASE IF EXISTS {}", quote_ident(&temp)),
+            )
+            .await;
+            return Err(Error::sql("creating", name)(e));
+        }
+    }
+    Ok(())
+}
+
 /// The value of `key=` in a mark.
 pub(crate) fn field<'a>(mark: &'a str, key: &str) -> Option<&'a str> {
     mark.strip_prefix(PREFIX)?
@@ -148,6 +201,17 @@ mod tests {
         assert_eq!(field(&t, "template"), Some("fxt_ab"));
         assert_eq!(field(&t, "run"), Some(fixtures_core::run_id()));
         assert_eq!(field("not ours kind=test", "kind"), None);
+    }
+
+    #[test]
+    fn a_creating_name_says_whose_run_makes_it() {
+        let temp = creating_name("fxs_suite_1_abc");
+        assert!(temp.starts_with(CREATING) && temp.len() <= 63, "{temp}");
+        assert_eq!(
+            creating_run_key(&temp),
+            Some(crate::keeper::run_key(fixtures_core::run_id()))
+        );
+        assert_eq!(creating_run_key("fxs_suite"), None);
     }
 
     #[test]

@@ -94,21 +94,12 @@ async fn prepare_template(
 ) -> Result<(), Error> {
     let start = Instant::now();
     let fields = format!("template={template}");
-    exec(
+    mark::create(
         admin,
-        format!(
-            "CREATE DATABASE {} TEMPLATE {}{}",
-            quote_ident(name),
-            quote_ident(template),
-            clause
-        ),
         name,
-    )
-    .await?;
-    exec(
-        admin,
-        mark::comment_sql(name, Kind::Template, &format!("state=building {fields}")),
-        name,
+        &format!("TEMPLATE {}{}", quote_ident(template), clause),
+        Kind::Template,
+        &format!("state=building {fields}"),
     )
     .await?;
     let mut conn = crate::sql::connect(&options.clone().database(name))

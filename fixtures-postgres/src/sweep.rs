@@ -203,7 +203,43 @@ async fn databases(
         tracing::info!(database = %name, "sweeping a database left by an earlier run");
         drop_marked(admin, name, m).await;
     }
+    // Made and not yet marked (see `mark::create`): their name says whose; a run whose lock
+    // is free at two looks is over.
+    for name in unmarked(admin).await? {
+        let Some(key) = mark::creating_run_key(&name) else {
+            continue;
+        };
+        if held.contains(&key) {
+            continue;
+        }
+        match second_look {
+            None => unsure.push(name),
+            Some(before) if before.contains(&name) => {
+                tracing::info!(database = %name, "sweeping a database whose run ended before marking it");
+                let sql = format!(
+                    "DROP DATABASE IF EXISTS {}",
+                    crate::catalog::quote_ident(&name)
+                );
+                if let Err(e) = exec(admin, sql, &name).await {
+                    tracing::warn!("cannot sweep {name}: {e}");
+                }
+            }
+            Some(_) => {}
+        }
+    }
     Ok(unsure)
+}
+
+/// Databases being made (or left half made) under a [`mark::creating_name`], without a mark.
+async fn unmarked(admin: &mut PgConnection) -> Result<Vec<String>, crate::Error> {
+    sqlx::query_scalar(
+        "SELECT datname::text FROM pg_database \
+         WHERE starts_with(datname, $1) AND shobj_description(oid, 'pg_database') IS NULL",
+    )
+    .bind(mark::CREATING)
+    .fetch_all(&mut *admin)
+    .await
+    .map_err(crate::Error::sql("listing databases", "postgres"))
 }
 
 async fn drop_marked(admin: &mut PgConnection, name: &str, m: &str) {

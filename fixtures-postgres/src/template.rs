@@ -277,20 +277,14 @@ impl Databases {
             mark::drop_ours(admin, name).await?;
         }
         let start = std::time::Instant::now();
-        let create = format!(
-            "CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'",
-            quote_ident(name)
-        );
-        // CREATE DATABASE cannot share a query string (an implicit transaction) with another.
-        for sql in [
-            create,
-            mark::comment_sql(name, Kind::Template, "state=building"),
-        ] {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(&mut *admin)
-                .await
-                .map_err(Error::sql("creating the template", name))?;
-        }
+        mark::create(
+            admin,
+            name,
+            "TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'",
+            Kind::Template,
+            "state=building",
+        )
+        .await?;
         let mut conn = crate::sql::connect(&server.connect_options(name))
             .await
             .map_err(Error::sql("connecting", name))?;
