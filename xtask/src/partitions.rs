@@ -26,9 +26,19 @@ pub(crate) fn run(env: &[(&'static str, String)]) -> Result {
         .find(|(k, _)| *k == "FIXTURES_TEST_POSTGRES_IMAGE")
         .map_or("fixtures-local/postgres:15".to_owned(), |(_, v)| v.clone());
     let server = Server::start(&image)?;
-    let outcome = partitions(env, &server.url).and_then(|()| leftovers(env, &server));
+    let outcome = partitions(env, Some(&server.url)).and_then(|()| leftovers(env, &server));
     drop(server);
-    outcome
+    outcome?;
+    // The same two partitions sharing one Docker engine instead: each run starts its own
+    // server on it; neither's sweep may remove the other's container, and nothing is left.
+    let mut docker: Vec<(&'static str, String)> = env
+        .iter()
+        .filter(|(k, _)| *k != "FIXTURES_PG_BACKEND")
+        .cloned()
+        .collect();
+    docker.push(("FIXTURES_PG_BACKEND", "docker".into()));
+    partitions(&docker, None)?;
+    crate::setup::assert_nothing_left()
 }
 
 /// What the two runs left on the server: a run's watchdog drops its databases once its
@@ -74,7 +84,9 @@ fn leftovers(env: &[(&'static str, String)], server: &Server) -> Result {
     }
 }
 
-fn partitions(env: &[(&'static str, String)], url: &str) -> Result {
+/// The two partitions at once, on the server at `url` (an external one) or, without one, each
+/// on its own server of `env`'s backend.
+fn partitions(env: &[(&'static str, String)], url: Option<&str>) -> Result {
     // Built once before, so that the two do not wait for each other's build.
     let mut build = cargo(&["nextest", "run", "-p", PACKAGE, "--no-run"]);
     crate::run(build.envs(env.iter().map(|(k, v)| (*k, v.as_str()))))?;
@@ -106,10 +118,12 @@ fn partitions(env: &[(&'static str, String)], url: &str) -> Result {
             FILTER,
         ])
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env_remove("FIXTURES_PG_BACKEND")
-        .env("FIXTURES_PG_URL", url)
         .current_dir(root())
         .stdin(Stdio::null());
+        if let Some(url) = url {
+            cmd.env_remove("FIXTURES_PG_BACKEND")
+                .env("FIXTURES_PG_URL", url);
+        }
         eprintln!(
             "\n==> partition {part}{}",
             if k == 1 && unshare {
