@@ -15,7 +15,9 @@ use crate::server::PgServer;
 /// Starts (or joins) this run's server; with the connection that found it ready.
 async fn start(setup: &Setup) -> Result<(PgServer, PgConnection), Error> {
     let (backend, started) = crate::backend::start(setup).await?;
-    found(backend, started).await
+    let found = found(backend, started).await?;
+    backend.driver().answered().await;
+    Ok(found)
 }
 
 /// The server a backend started, joined or was given, once it answers.

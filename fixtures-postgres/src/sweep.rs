@@ -62,7 +62,11 @@ pub(crate) fn after_run(options: &PgConnectOptions, run: &str) {
     rt.block_on(async {
         let until = Instant::now() + Duration::from_secs(30);
         loop {
-            let Ok(mut admin) = crate::sql::connect(options).await else {
+            // Once: a server that no longer answers or is full has nothing for us to do now
+            // (the next run's sweep has).
+            let connect = <PgConnection as Connection>::connect_with(options);
+            let Ok(Ok(mut admin)) = tokio::time::timeout(Duration::from_secs(5), connect).await
+            else {
                 return;
             };
             let alive = match keeper::held(&mut admin).await {

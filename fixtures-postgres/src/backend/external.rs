@@ -34,12 +34,6 @@ impl Driver for External {
         Box::pin(async move {
             let url = std::env::var("FIXTURES_PG_URL").unwrap_or_default();
             let address = address_of(&url, "FIXTURES_PG_URL")?;
-            // Not fatal: without it, the next run's sweep removes what this one leaves.
-            let ensured =
-                tokio::task::spawn_blocking(|| fixtures_core::watchdog::ensure(JANITOR)).await;
-            if let Ok(Err(e)) = ensured {
-                tracing::warn!("starting the run's watchdog for the external server: {e}");
-            }
             Ok(Started::new(address, false))
         })
     }
@@ -64,6 +58,18 @@ impl Driver for External {
 
     fn is_ours(&self) -> bool {
         false
+    }
+
+    /// Once the server answered: the run's watchdog that sweeps what the run leaves (not
+    /// fatal: without it, the next run's sweep removes it).
+    fn answered(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {
+            let ensured =
+                tokio::task::spawn_blocking(|| fixtures_core::watchdog::ensure(JANITOR)).await;
+            if let Ok(Err(e)) = ensured {
+                tracing::warn!("starting the run's watchdog for the external server: {e}");
+            }
+        })
     }
 }
 

@@ -204,4 +204,10 @@ pub(crate) trait Driver: Sync {
             ""
         }
     }
+
+    /// The run's server answered (the run's `pg_server`): what the backend does then, beyond
+    /// the process (nothing, by default).
+    fn answered(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
