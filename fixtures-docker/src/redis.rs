@@ -26,6 +26,8 @@ const CLAIM_TTL: Duration = Duration::from_secs(30 * 60);
 const CLAIM_WAIT: Duration = Duration::from_secs(60);
 /// The deadline of a connection, and of each command's answer.
 const IO_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a new server's port may reset connections before it answers.
+const READY_WAIT: Duration = Duration::from_secs(10);
 /// The deadline of a release at teardown, as a whole.
 const RELEASE_DEADLINE: Duration = Duration::from_secs(20);
 /// Deletes the claim `KEYS[1]` only if it still holds `ARGV[1]` (atomically).
@@ -150,7 +152,7 @@ pub async fn redis_db(setup: &Setup, server: &Container) -> Result<RedisDb, Erro
     };
     let claim_addr = addr.clone();
     let index = crate::engine::background("Redis database claim", async move {
-        let mut conn = Conn::open(&claim_addr).await.map_err(&failed)?;
+        let mut conn = Conn::open_ready(&claim_addr).await.map_err(&failed)?;
         match conn.call(&["SELECT", &LAST_DB.to_string()]).await {
             Err(e) if e.contains("out of range") => {
                 let problem = format!(
@@ -288,6 +290,25 @@ impl Conn {
             stream: BufReader::new(stream),
             addr: addr.to_owned(),
         })
+    }
+
+    /// A connection that has answered `PING`, tried for up to [`READY_WAIT`]: the published
+    /// port may take connections (the engine's port proxy) a moment before the server behind
+    /// it does, and reset them (seen under load: "Connection reset by peer").
+    async fn open_ready(addr: &str) -> Result<Conn, String> {
+        let deadline = Instant::now() + READY_WAIT;
+        loop {
+            let attempt = async {
+                let mut conn = Conn::open(addr).await?;
+                conn.call(&["PING"]).await?;
+                Ok::<_, String>(conn)
+            };
+            match attempt.await {
+                Ok(conn) => return Ok(conn),
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
     }
 
     /// Sends one command and reads its answer; an error answer is an `Err`.
