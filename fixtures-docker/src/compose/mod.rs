@@ -137,7 +137,8 @@ impl ComposeFile {
             let mut spec = plan
                 .spec
                 .network(network.name())
-                .label("org.fixtures.compose-service", &plan.name);
+                .label("org.fixtures.compose-service", &plan.name)
+                .label("org.fixtures.compose-file", path.display().to_string());
             for (volume, target) in &plan.volumes {
                 spec = spec.volume(&volumes[volume], target);
             }

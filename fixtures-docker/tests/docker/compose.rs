@@ -29,7 +29,7 @@ async fn stack(setup: &Setup) -> Result<Compose, Error> {
 fn stack_containers() -> Vec<common::Found> {
     common::containers(&[
         format!("org.fixtures.run-id={}", fixtures_core::run_id()),
-        "org.fixtures.compose-service".to_owned(),
+        format!("org.fixtures.compose-file={}", data("stack.yaml").display()),
     ])
     .into_iter()
     .filter(|c| c.labels.get("org.fixtures.scope").map(String::as_str) == Some("suite"))
