@@ -182,6 +182,15 @@ async fn databases(
     let dead: Vec<bool> = marked
         .iter()
         .map(|(name, m)| match (life(m, now, &held), second_look) {
+            // A warm clone renamed by a claim and not marked again since: its claimer ended
+            // between the two (a live one marks it at once) — over at the second look.
+            _ if orphan_claim(name, m) => match second_look {
+                None => {
+                    unsure.push(name.clone());
+                    false
+                }
+                Some(before) => before.contains(name),
+            },
             (Life::Unsure, Some(before)) => before.contains(name),
             (Life::Unsure, None) => {
                 if doomed(name, m, now, ours, true) {
@@ -201,7 +210,12 @@ async fn databases(
         .filter_map(|((_, m), _)| mark::field(m, "template"))
         .collect();
     for ((name, m), dead) in marked.iter().zip(dead) {
-        if !doomed(name, m, now, ours, dead) || in_use.contains(name.as_str()) {
+        let doomed = if orphan_claim(name, m) {
+            dead
+        } else {
+            doomed(name, m, now, ours, dead)
+        };
+        if !doomed || in_use.contains(name.as_str()) {
             continue;
         }
         tracing::info!(database = %name, "sweeping a database left by an earlier run");
@@ -244,6 +258,12 @@ async fn unmarked(admin: &mut PgConnection) -> Result<Vec<String>, crate::Error>
     .fetch_all(&mut *admin)
     .await
     .map_err(crate::Error::sql("listing databases", "postgres"))
+}
+
+/// A database with a warm clone's mark under another name than a warm clone's: claimed
+/// (renamed) and not marked again.
+fn orphan_claim(name: &str, m: &str) -> bool {
+    mark::field(m, "kind") == Some("warm") && !name.starts_with("fxw_")
 }
 
 async fn drop_marked(admin: &mut PgConnection, name: &str, m: &str) {
