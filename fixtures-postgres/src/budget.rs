@@ -28,7 +28,7 @@ pub(crate) const HEADROOM: u32 = 2;
 /// The framework's own connections in one process, at most: its keeper, its small pool on the
 /// maintenance database and the idle ones it keeps (see [`crate::server::PgServer`]).
 pub(crate) fn framework_units() -> u32 {
-    1 + crate::server::admin_pool_max() + crate::server::SPARE as u32
+    1 + config::admin_pool_max() + config::SPARE as u32
 }
 
 /// The server's connection budget: `FIXTURES_PG_BUDGET`, or what `max_connections` leaves
@@ -179,9 +179,37 @@ impl Drop for Units {
     }
 }
 
-/// What a process takes when it joins a server with a budget: its own and one test's pool.
-pub(crate) fn joining() -> Result<(u32, u32), Error> {
-    Ok((framework_units(), config::pool_max()?))
+/// Makes `conn` (the connection that found the server ready; `options`: the maintenance
+/// database's) this process's keeper and, under the server's budget (`max_connections` and
+/// `reserved` as it reported them), takes the process's own units and one test's share
+/// together: this process's [`Budget`].
+pub(crate) async fn join(
+    conn: sqlx::PgConnection,
+    options: sqlx::postgres::PgConnectOptions,
+    (max_connections, reserved): (u32, u32),
+    setup: &fixtures_core::Setup,
+) -> Result<Budget, Error> {
+    let (own, share) = (framework_units(), config::pool_max()?);
+    let total = match total(max_connections, reserved)? {
+        Some(t) if own + share > t => {
+            tracing::warn!(
+                "the server's connection budget ({t}) cannot hold one process (its own {own} \
+                 connections and a test's pool of {share}): going on without a budget; raise \
+                 the server's max_connections or lower FIXTURES_PG_POOL_MAX"
+            );
+            None
+        }
+        other => other,
+    };
+    let join = total.map(|total| crate::keeper::Join {
+        units: own + share,
+        total,
+    });
+    let keeper = crate::keeper::hold(conn, options, join, wait()?, setup).await?;
+    Ok(match total {
+        Some(t) => Budget::new(keeper, t, share),
+        None => Budget::default(),
+    })
 }
 
 /// The connections of a shared database's lane in this process: the framework's, and the

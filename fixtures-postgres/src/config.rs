@@ -21,6 +21,18 @@ pub(crate) fn max_connections() -> Result<u32, Error> {
     number("FIXTURES_PG_MAX_CONNECTIONS", 300, 10_000).map(|n| n.max(10))
 }
 
+/// Idle connections to the maintenance database a process keeps (`PgServer::recycle`).
+pub(crate) const SPARE: usize = 2;
+
+/// The size of the framework's own pool on the maintenance database: claims, warm-pool
+/// refills and drops in the background under `cargo test`; a nextest process runs one test.
+pub(crate) fn admin_pool_max() -> u32 {
+    match fixtures_core::runner() {
+        fixtures_core::Runner::CargoTest => 8,
+        fixtures_core::Runner::Nextest => 3,
+    }
+}
+
 /// `FIXTURES_PG_POOL_MAX`: connections in each test's pool (default 4).
 pub(crate) fn pool_max() -> Result<u32, Error> {
     number("FIXTURES_PG_POOL_MAX", 4, 1_000).map(|n| n.max(1))

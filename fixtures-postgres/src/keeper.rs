@@ -22,7 +22,6 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::budget::{self, Budget};
 use crate::error::Error;
 use crate::names;
 
@@ -121,33 +120,30 @@ impl Keeper {
     }
 }
 
+/// The units a process takes when it joins a server with a budget: `units` of `0..total`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Join {
+    pub(crate) units: u32,
+    pub(crate) total: u32,
+}
+
 /// Makes `conn` (a new connection to the maintenance database, `options`) this process's
 /// keeper: it holds the run's lock until the `pg_server` fixture's teardown (or the process's
-/// end) and, with a budget of `total` units, the process's own units and one test's share,
-/// taken together. Waits, holding nothing, while they are not free.
+/// end) and, with `join`, the process's units, waiting for them — holding nothing — up to
+/// `wait`.
 pub(crate) async fn hold(
     conn: PgConnection,
     options: PgConnectOptions,
-    total: Option<u32>,
+    join: Option<Join>,
+    wait: Duration,
     setup: &Setup,
-) -> Result<Budget, Error> {
+) -> Result<Keeper, Error> {
     let run = fixtures_core::run_id();
     let database = options.get_database().unwrap_or("postgres").to_owned();
     let options = options.application_name(&format!("fixtures-keeper {run}"));
-    let (own, share) = budget::joining()?;
-    let total = match total {
-        Some(t) if own + share > t => {
-            tracing::warn!(
-                "the server's connection budget ({t}) cannot hold one process (its own {own} \
-                 connections and a test's pool of {share}): going on without a budget; raise \
-                 the server's max_connections or lower FIXTURES_PG_POOL_MAX"
-            );
-            None
-        }
-        other => other,
-    };
+    let total = join.map(|j| j.total);
     let start = Instant::now();
-    let deadline = budget::wait()?;
+    let deadline = wait;
     let mut pause = Duration::from_millis(5);
     let mut first = Some(conn);
     let (mut conn, held) = loop {
@@ -167,10 +163,12 @@ pub(crate) async fn hold(
                 .map_err(Error::sql("taking the run's keeper lock", &database))?;
                 let held = match total {
                     None => Some(Vec::new()),
-                    Some(t) => take(&mut c, own + share, t, &[]).await.map_err(Error::sql(
-                        "taking units of the connection budget",
-                        &database,
-                    ))?,
+                    Some(t) => take(&mut c, join.map_or(0, |j| j.units), t, &[])
+                        .await
+                        .map_err(Error::sql(
+                            "taking units of the connection budget",
+                            &database,
+                        ))?,
                 };
                 match held {
                     Some(h) => break (c, h),
@@ -185,7 +183,7 @@ pub(crate) async fn hold(
         if start.elapsed() >= deadline {
             return Err(Error::Budget {
                 what: "this process (the framework's own connections and a test's pool)".into(),
-                needs: own + share,
+                needs: join.map_or(0, |j| j.units),
                 budget: total.unwrap_or(0),
                 waited: start.elapsed(),
             });
@@ -221,11 +219,7 @@ pub(crate) async fn hold(
     setup.on_teardown("release the run's keeper lock", move || {
         let _ = stop.send(Cmd::Stop);
     });
-    let keeper = Keeper { tx };
-    Ok(match total {
-        Some(t) => Budget::new(keeper, t, share),
-        None => Budget::default(),
-    })
+    Ok(Keeper { tx })
 }
 
 /// The keys of the advisory locks held now, in any database of the server (`pg_locks`

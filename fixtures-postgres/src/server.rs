@@ -33,18 +33,6 @@ pub struct PgServer {
     budget: std::sync::OnceLock<Budget>,
 }
 
-/// Idle admin connections kept by [`PgServer::recycle`].
-pub(crate) const SPARE: usize = 2;
-
-/// The size of the framework's own pool on the maintenance database: claims, warm-pool
-/// refills and drops in the background under `cargo test`; a nextest process runs one test.
-pub(crate) fn admin_pool_max() -> u32 {
-    match fixtures_core::runner() {
-        fixtures_core::Runner::CargoTest => 8,
-        fixtures_core::Runner::Nextest => 3,
-    }
-}
-
 impl PgServer {
     /// The handle of a server that answered: `superuser` and `version` as it reported them.
     pub(crate) fn new(
@@ -152,7 +140,7 @@ impl PgServer {
             .is_ok_and(|h| h.id() == fixtures_core::runtime::handle().id());
         let conn = {
             let mut spare = self.spare.lock();
-            if on_background && spare.len() < SPARE {
+            if on_background && spare.len() < crate::config::SPARE {
                 spare.push(conn);
                 return;
             }
@@ -172,7 +160,7 @@ impl PgServer {
             .get_or_init(|| {
                 // Claims and warm-pool refills, next to drops in the background.
                 sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(admin_pool_max())
+                    .max_connections(crate::config::admin_pool_max())
                     .min_connections(0)
                     .acquire_timeout(Duration::from_secs(60))
                     .connect_lazy_with(self.connect_options(self.admin_database()))

@@ -167,11 +167,10 @@ async fn serve(found: (PgServer, PgConnection), setup: &Setup) -> Result<PgServe
     let (server, conn) = found;
     // The connection that found the server ready becomes the keeper (with the process's
     // units of the connection budget), before any other of the process's connections.
-    let (max, reserved) = server.limits();
-    let budget = crate::keeper::hold(
+    let budget = crate::budget::join(
         conn,
         server.connect_options(server.admin_database()),
-        crate::budget::total(max, reserved)?,
+        server.limits(),
         setup,
     )
     .await?;
