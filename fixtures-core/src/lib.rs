@@ -66,6 +66,7 @@
 //! | `FIXTURES_REPORT_FILE` | append the report as JSON lines to this file at exit |
 //! | `FIXTURES_LOG` | log setup, lease, release and teardown to stderr (`debug`, `trace`) |
 //! | `FIXTURES_RUN_ID` | share one run identity across processes you start yourself |
+//! | `FIXTURES_SKIP=1` | skip the tests marked [`needs_services`] (read when the tests compile; see [`SkipSwitch`]) |
 //!
 //! # Through a re-export
 //! The code `#[fixture]` generates names this crate `::fixtures_core`. A crate that reaches it
@@ -111,22 +112,46 @@ mod scope;
 pub mod secret;
 mod selection;
 mod setup;
+mod skip;
 pub mod watchdog;
 
 pub use config::{flag, parse_duration};
 pub use error::{BoxError, Error, Hinted, SetupError, fmt_error_chain};
 pub use fixture::{Fixture, SetupFn, SetupFuture};
 pub use fixtures_core_macros::fixture;
+/// Marks a test, or an inline module of tests, as needing Docker or Postgres: compiled with
+/// `FIXTURES_SKIP=1`, each marked test is ignored, its reason on its line (see [`SkipSwitch`]).
+///
+/// Put it above the test's other attributes (`#[rstest]`, `#[test]`, `#[tokio::test]`), or
+/// on an inline module (`mod db { … }`), where it marks every function with a `#[test]`-like
+/// or `#[rstest]` attribute, nested inline modules included. Tests that a macro makes inside
+/// the module are not seen: mark them inside the macro. With `FIXTURES_SKIP` off it changes
+/// nothing.
+///
+/// ```
+/// #[fixtures_core::needs_services]
+/// mod db_tests {
+///     // #[rstest] #[tokio::test] async fn inserts_a_row(db: Lease<TestDb>) { … }
+///     pub fn helper() -> u32 {
+///         1
+///     }
+/// }
+/// # fn main() {
+/// assert_eq!(db_tests::helper(), 1);
+/// # }
+/// ```
+pub use fixtures_core_macros::needs_services;
 pub use identity::{Runner, current_test, is_listing, module_of, run_id, runner};
 pub use lease::Lease;
 pub use registry::{FixtureMeta, StatsSnapshot, registered};
 pub use scope::Scope;
 pub use selection::{selected_tests, test_failed};
 pub use setup::Setup;
+pub use skip::{SKIP_VAR, SkipSwitch, services_allowed, skip_requested};
 
 /// What a test file needs: `use fixtures_core::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Lease, Scope, Setup, fixture};
+    pub use crate::{Lease, Scope, Setup, fixture, needs_services};
 }
 
 /// Not public API: used by the code `#[fixture]` generates.

@@ -10,6 +10,9 @@ use std::time::Duration;
 #[non_exhaustive]
 #[derive(thiserror::Error)]
 pub enum Error {
+    /// The skip switch (`FIXTURES_SKIP`) is on: no container is started.
+    #[error(transparent)]
+    SkipSwitch(#[from] fixtures_core::SkipSwitch),
     /// The Docker engine could not be reached (remembered for the process).
     #[error(
         "cannot reach the Docker engine at {tried}: {cause}; hint: start Docker, or point \

@@ -13,7 +13,10 @@ use crate::sweep;
 
 /// The process's engine, swept once: the first caller runs the sweep, and any caller that
 /// comes meanwhile waits for it to end.
+///
+/// With the skip switch on (`FIXTURES_SKIP`), nothing: not even the engine is asked.
 pub(crate) async fn engine() -> Result<Arc<Engine>, Error> {
+    fixtures_core::services_allowed("a Docker container")?;
     static SWEPT: OnceCell<()> = OnceCell::const_new();
     let engine = engine::get().await?;
     SWEPT.get_or_init(|| sweep::at_start(&engine)).await;

@@ -125,6 +125,9 @@ pub use compose::{Compose, ComposeFile};
 pub use container::Container;
 pub use error::Error;
 pub use first_use::{engine_available, engine_ready};
+/// Re-exported from fixtures-core: marks a test that needs Docker for the skip switch
+/// (`FIXTURES_SKIP`).
+pub use fixtures_core::needs_services;
 pub use image::Image;
 pub use info::ContainerInfo;
 pub use network::{Network, network};

@@ -32,6 +32,9 @@ pub enum Error {
         /// What went wrong, with the server's output when there is some.
         detail: String,
     },
+    /// The skip switch (`FIXTURES_SKIP`) is on: no server is started or connected to.
+    #[error(transparent)]
+    SkipSwitch(#[from] fixtures_core::SkipSwitch),
     /// The Docker backend failed.
     #[error("starting the Postgres container")]
     Docker(#[from] fixtures_docker::Error),

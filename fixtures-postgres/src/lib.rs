@@ -186,7 +186,7 @@ pub use fixtures_core;
 pub use fixtures_core::__private::fixture_via_postgres as fixture;
 
 /// Re-exported from fixtures-core.
-pub use fixtures_core::{Lease, Scope, Setup};
+pub use fixtures_core::{Lease, Scope, Setup, needs_services};
 
 /// What a test file needs: `use fixtures_postgres::prelude::*;` brings fixtures-core's prelude
 /// (`#[fixture]`, `Lease`, `Setup`, `Scope`) and this crate's main types and macro. Use it

@@ -14,6 +14,7 @@ use crate::server::PgServer;
 
 /// Starts (or joins) this run's server; with the connection that found it ready.
 async fn start(setup: &Setup) -> Result<(PgServer, PgConnection), Error> {
+    fixtures_core::services_allowed("the run's Postgres server")?;
     let (backend, started) = crate::backend::start(setup).await?;
     let found = found(backend, started).await?;
     backend.driver().answered().await;
@@ -116,6 +117,7 @@ pub async fn pg_server(setup: &Setup) -> Result<PgServer, Error> {
 /// [`Error::Config`] for a URL that is not one; [`Error::NoBackend`] when nothing answers
 /// there within 30 s or the login is refused.
 pub async fn server_at(setup: &Setup, url: &str) -> Result<PgServer, Error> {
+    fixtures_core::services_allowed("a connection to the Postgres server given to server_at")?;
     let address = crate::backend::address_of(url, "the URL given to server_at")?;
     let ready = wait_ready(&address, Duration::from_secs(30))
         .await
@@ -156,6 +158,7 @@ pub async fn server_at(setup: &Setup, url: &str) -> Result<PgServer, Error> {
 ///
 /// As the run's server on the Docker backend: the engine, the image, readiness.
 pub async fn server_of_image(setup: &Setup, image: &str) -> Result<PgServer, Error> {
+    fixtures_core::services_allowed("a Postgres server of an image of its own")?;
     let started = crate::backend::start_image(setup, image).await?;
     let found = found(Backend::Docker, started).await?;
     serve(found, setup).await

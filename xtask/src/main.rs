@@ -6,7 +6,7 @@
 //! - `cargo xtask test`: the tests. Sets up what is missing (Docker required), then format
 //!   check, a packaging check of the published crates, clippy, docs, the whole suite under
 //!   `cargo test` and under `cargo nextest run`, a user's crate outside the workspace
-//!   (`consumers/webapp`), the short benchmarks, the short fault runs, and a check that nothing
+//!   (`consumers/webapp`, and the adopters' crates; one of them with the skip switch on), the short benchmarks, the short fault runs, and a check that nothing
 //!   of ours is left behind.
 
 use std::path::{Path, PathBuf};
@@ -20,6 +20,7 @@ mod partitions;
 mod reliability;
 mod report;
 mod setup;
+mod skipswitch;
 mod versions;
 
 type Result<T = ()> = std::result::Result<T, String>;
@@ -32,11 +33,12 @@ fn main() -> ExitCode {
         "bench" => bench::run(),
         "reliability" => reliability::run(),
         "versions" => versions(),
+        "skip-switch" => skip_switch(),
         "partitions" => partitions(),
         "kill-series" => kill_series(),
         _ => Err(
             "usage: cargo xtask demo | test | bench [--quick] [--reps N] | reliability \
-                  [--quick | --full | --load] [--record] [--seed N] | versions | partitions | \
+                  [--quick | --full | --load] [--record] [--seed N] | versions | skip-switch | partitions | \
                   kill-series [--runs N] [--seed N]"
                 .to_owned(),
         ),
@@ -129,6 +131,15 @@ fn versions() -> Result {
     versions::run_all(&env)
 }
 
+/// The skip switch from a user's crate (part of `test`).
+fn skip_switch() -> Result {
+    setup::require_docker()?;
+    setup::nextest()?;
+    let mut env = setup::test_images();
+    env.push(("FIXTURES_PG_BACKEND", "docker".into()));
+    skipswitch::run(&env)
+}
+
 /// Two nextest partitions at once on one shared server (part of `test`).
 fn partitions() -> Result {
     setup::require_docker()?;
@@ -195,6 +206,10 @@ fn test() -> Result {
     // A user's crate outside the workspace: every scope starts each test from the template.
     consumer::run(&with_backend("docker"))?;
     consumer::run_adopters(&[with_backend("docker"), with_backend("local")])?;
+    setup::assert_nothing_left()?;
+    // The skip switch (FIXTURES_SKIP=1) from the same user's crate: its marked tests ignored,
+    // nothing started, the unmarked one failed with the advice, the conflict named.
+    skipswitch::run(&with_backend("docker"))?;
     setup::assert_nothing_left()?;
     // Two nextest partitions at once, one in a PID namespace of its own, on one shared server.
     partitions::run(&with_backend("docker"))?;

@@ -1,6 +1,7 @@
 //! The helper-style suite: plain `#[tokio::test]`s that call `spawn_store(db::fixture())`. One
 //! module per scope; the modules differ by one line, the `use` of their `db` fixture, and
-//! every test starts from the template.
+//! every test starts from the template. Each test is marked for the skip switch
+//! (`#[needs_services]`: ignored when compiled with `FIXTURES_SKIP=1`).
 
 mod common;
 
@@ -11,22 +12,26 @@ macro_rules! helper_tests {
     () => {
         use crate::common::{cases, spawn_store};
 
+        #[fixtures_postgres::needs_services]
         #[tokio::test]
         async fn adds_tasks() {
             cases::adds_tasks(&spawn_store(db::fixture()).await).await;
         }
 
+        #[fixtures_postgres::needs_services]
         #[tokio::test]
         async fn removes_the_first_task() {
             cases::removes_the_first_task(&spawn_store(db::fixture()).await).await;
         }
 
+        #[fixtures_postgres::needs_services]
         #[tokio::test]
         async fn finishes_the_first_task() {
             cases::finishes_the_first_task(&spawn_store(db::fixture()).await).await;
         }
 
         /// The migrations ran once, into the template: each clone has their two records.
+        #[fixtures_postgres::needs_services]
         #[tokio::test]
         async fn has_the_migration_records() {
             let s = spawn_store(db::fixture()).await;

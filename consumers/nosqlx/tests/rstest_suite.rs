@@ -1,5 +1,6 @@
 //! The same checks with the database injected by `#[rstest]`, in every scope: the test receives
-//! `Lease<TestDb>` and opens the store on it with `open_store` (connecting with its URL).
+//! `Lease<TestDb>` and opens the store on it with `open_store` (connecting with its URL). Each
+//! test is marked for the skip switch (`#[needs_services]`).
 
 mod common;
 
@@ -14,18 +15,21 @@ macro_rules! rstest_tests {
 
         use crate::common::{cases, open_store};
 
+        #[fixtures_postgres::needs_services]
         #[rstest]
         #[tokio::test]
         async fn adds_tasks(db: Lease<TestDb>) {
             cases::adds_tasks(&open_store(db).await).await;
         }
 
+        #[fixtures_postgres::needs_services]
         #[rstest]
         #[tokio::test]
         async fn removes_the_first_task(db: Lease<TestDb>) {
             cases::removes_the_first_task(&open_store(db).await).await;
         }
 
+        #[fixtures_postgres::needs_services]
         #[rstest]
         #[tokio::test]
         async fn finishes_the_first_task(db: Lease<TestDb>) {

@@ -6,6 +6,7 @@ use quote::quote;
 
 mod expand;
 mod parse;
+mod skip;
 
 /// Declares a scoped fixture. See `fixtures_core` for the documentation.
 ///
@@ -31,6 +32,16 @@ pub fn fixture(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn fixture_via_postgres(attr: TokenStream, item: TokenStream) -> TokenStream {
     fixture_with(attr, item, quote!(::fixtures_postgres::fixtures_core))
+}
+
+/// Marks a test (or an inline module of tests) as needing Docker or Postgres, for the skip
+/// switch. See `fixtures_core::needs_services` for the documentation.
+#[proc_macro_attribute]
+pub fn needs_services(attr: TokenStream, item: TokenStream) -> TokenStream {
+    match skip::expand(attr.into(), item.into()) {
+        Ok(tokens) => tokens.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
 }
 
 fn fixture_with(
