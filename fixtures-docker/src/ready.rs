@@ -175,10 +175,20 @@ pub(crate) async fn wait_ready(
             last_error = e;
         }
         let mut still = Vec::new();
+        // A log line not yet seen holds back the conditions after it: a probe before the
+        // service says it listens can hang in the engine's port proxy (whose own connect to a
+        // container not yet listening waits for a SYN retransmit: 0.4-1 s seen) instead of
+        // failing at once.
+        let mut held = false;
         for i in pending {
             let w = &waits[i];
+            if held {
+                still.push(i);
+                continue;
+            }
             if let Err(e) = check(target, w, log_index[i], watcher.as_ref(), budget).await {
                 last_error = format!("{w}: {e}");
+                held = matches!(w, WaitFor::LogLine { .. });
                 still.push(i);
             }
         }

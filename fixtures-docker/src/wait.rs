@@ -31,7 +31,10 @@ impl fmt::Debug for Probe {
 ///
 /// Conditions are polled with exponential backoff (10 ms doubling up to 250 ms), and the
 /// container's state is checked on every round: a container that exits fails the start at
-/// once, with its exit code and logs.
+/// once, with its exit code and logs. They are checked in the order they were added, and a
+/// log line not yet seen holds back the conditions after it: put the service's own "ready"
+/// line first, and the probes after it run as soon as it appears (a log line wakes the wait
+/// at once), never against a service that does not listen yet.
 ///
 /// [`ContainerSpec::wait_for`]: crate::ContainerSpec::wait_for
 /// [`ContainerSpec::startup_timeout`]: crate::ContainerSpec::startup_timeout

@@ -82,7 +82,8 @@ enum Cmd {
         reply: oneshot::Sender<Result<Option<Vec<i32>>, sqlx::Error>>,
     },
     GiveBack(Vec<i32>),
-    Stop,
+    /// Close the connection, then say so.
+    Stop(oneshot::Sender<()>),
 }
 
 /// This process's keeper connection, owned by a task on the background runtime.
@@ -210,14 +211,25 @@ pub(crate) async fn hold(
                     own_units.retain(|s| !slots.contains(s));
                     let _ = give_back(&mut conn, &slots).await;
                 }
-                Cmd::Stop => break,
+                Cmd::Stop(done) => {
+                    let _ = conn.close().await;
+                    let _ = done.send(());
+                    return;
+                }
             }
         }
         let _ = conn.close().await;
     });
     let stop = tx.clone();
-    setup.on_teardown("release the run's keeper lock", move || {
-        let _ = stop.send(Cmd::Stop);
+    // Closed before the server's container goes: a connection still open then is closed by
+    // the engine's port proxy towards an address that no longer answers, which leaves the
+    // host's neighbour entry for it unresolved — and the next container given that address
+    // (the next run's, seconds later) unreachable for up to a second.
+    setup.on_teardown_async("release the run's keeper lock", move || async move {
+        let (done, closed) = oneshot::channel();
+        if stop.send(Cmd::Stop(done)).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), closed).await;
+        }
     });
     Ok(Keeper { tx })
 }

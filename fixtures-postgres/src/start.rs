@@ -187,8 +187,12 @@ async fn serve(found: (PgServer, PgConnection), setup: &Setup) -> Result<PgServe
     };
     futures_util::future::join(crate::server_wide::watch(server.admin_pool(), setup), spare).await;
     // Registered after the server's own teardown, so it runs before it.
-    setup.on_teardown_async("finish dropping test databases", || {
-        crate::drops::done(Duration::from_secs(10))
+    // Then the idle connections are closed, before the keeper's and the container's end (see
+    // `PgServer::close_idle`).
+    let close_idle = server.close_idle();
+    setup.on_teardown_async("finish dropping test databases", move || async move {
+        crate::drops::done(Duration::from_secs(10)).await;
+        close_idle.await;
     });
     Ok(server)
 }

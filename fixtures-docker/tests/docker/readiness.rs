@@ -143,6 +143,36 @@ fn a_custom_probe_is_polled_until_it_passes() {
     assert!(CUSTOM_CALLS.load(Ordering::SeqCst) >= 3);
 }
 
+static HELD_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// A log line first, a probe after it: the probe runs once the line is there, not before.
+#[fixture(scope = test)]
+async fn line_then_probe(setup: &Setup) -> Result<Container, Error> {
+    let spec = svc()
+        .env("TESTSVC_READY_DELAY_MS", "700")
+        .env("MARK", "held")
+        .expose(8080)
+        .wait_for(WaitFor::log_line(READY))
+        .wait_for(WaitFor::custom(
+            "counted",
+            |info: ContainerInfo| async move {
+                HELD_CALLS.fetch_add(1, Ordering::SeqCst);
+                env_value(info, "MARK").await.map(drop)
+            },
+        ));
+    fixtures_docker::start(setup, spec).await
+}
+
+#[test]
+fn a_log_line_holds_back_the_probes_after_it() {
+    let _c = line_then_probe::fixture().try_lease().expect("ready");
+    assert_eq!(
+        HELD_CALLS.load(Ordering::SeqCst),
+        1,
+        "the probe ran before the service said it listens"
+    );
+}
+
 #[fixture(scope = test)]
 async fn pg_exec(setup: &Setup) -> Result<Container, Error> {
     let spec = pg()

@@ -177,6 +177,13 @@ impl PostgresImage {
             // With `FIXTURES_REUSE=1` the server outlives the run and the next run adopts it,
             // templates included (see the crate docs).
             .reuse(true)
+            // The server's own word that it listens: the wait follows the log and probes again
+            // as soon as it says so, instead of at the next step of its backoff (up to 250 ms
+            // late: half the cold start). It is not enough on its own (the entrypoint's
+            // temporary server says it too): the query below decides.
+            .wait_for(WaitFor::log_line(
+                "database system is ready to accept connections",
+            ))
             .wait_for(WaitFor::custom("SELECT 1", move |info: ContainerInfo| {
                 let password = password.clone();
                 async move {
