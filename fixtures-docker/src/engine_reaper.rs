@@ -25,6 +25,7 @@ use crate::client_types::CreateRequest;
 use crate::derive;
 use crate::endpoint::Endpoint;
 use crate::engine::Engine;
+use crate::labels;
 use crate::naming::short_hash;
 use crate::reaper;
 use crate::spec::ContainerSpec;
@@ -33,9 +34,6 @@ use crate::spec::ContainerSpec;
 const ROLE: &str = "docker-reaper-engine";
 /// The empty image it runs from: no files of its own, only the bound folders.
 const EMPTY_IMAGE: &str = "fixtures-derived:empty";
-/// The label naming the run a reaper container reaps (not the run-id label: the run's
-/// containers are reaped, its reaper ends by itself).
-const REAPER_OF: &str = "org.fixtures.reaper-of";
 
 #[ctor::ctor(unsafe)]
 fn engine_reaper_role() {
@@ -111,7 +109,6 @@ async fn start(engine: &Engine, socket: &str) -> Result<(), String> {
         .env("DOCKER_HOST", format!("unix://{socket}"))
         .user(format!("{}:{}", me.uid(), me.gid()))
         .network("none")
-        .label(REAPER_OF, run)
         .auto_remove(true)
         .bind(&exe, &exe, true)
         .bind(&state, &state, false)
@@ -127,7 +124,7 @@ async fn start(engine: &Engine, socket: &str) -> Result<(), String> {
     let request = CreateRequest {
         name: &name,
         spec: &spec,
-        labels: &Default::default(),
+        labels: &labels::reaper(run),
         bind_ip: &engine.bind_ip,
     };
     let id = match engine.client.create(request).await {
@@ -136,7 +133,11 @@ async fn start(engine: &Engine, socket: &str) -> Result<(), String> {
         Err(e) if e.status == Some(409) => return Ok(()),
         Err(e) => return Err(e.to_string()),
     };
-    engine.client.start(&id).await.map_err(|e| e.to_string())?;
+    if let Err(e) = engine.client.start(&id).await {
+        // Created, not started: nothing would remove it (auto-removal needs a start).
+        let _ = crate::launch::remove(engine, &id, &name).await;
+        return Err(e.to_string());
+    }
     tracing::debug!(container = %name, "reaper container started");
     Ok(())
 }

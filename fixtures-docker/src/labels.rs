@@ -133,6 +133,35 @@ impl Origin {
     }
 }
 
+/// The label naming the run a reaper container reaps (not the run-id label: the run's
+/// containers are reaped, its reaper ends by itself).
+pub(crate) const REAPER_OF: &str = "org.fixtures.reaper-of";
+
+/// The labels of the run's reaper container: whose run it reaps, and what the sweep judges a
+/// resource by (its run's owner, machine, boot, PID namespace, expiry) — without the managed
+/// and run-id labels, so that it is not counted among the run's containers. A reaper created
+/// but never started (its process ended between the two) is removed by the next sweep once its
+/// run's owner is gone; a running one ends by itself.
+pub(crate) fn reaper(run: &str) -> BTreeMap<String, String> {
+    let machine = Machine::here();
+    let created = now();
+    [
+        (REAPER_OF, run.to_owned()),
+        (RUN_OWNER, run_owner().to_string()),
+        (MACHINE, machine.id.clone()),
+        (BOOT, machine.boot.clone()),
+        (PID_NAMESPACE, machine.pid_namespace.clone()),
+        (CREATED_AT, created.to_string()),
+        (
+            EXPIRES_AT,
+            (created + NON_REUSE_LIFETIME.as_secs()).to_string(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
 /// What the labels of an existing resource say, as far as a sweep cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Parsed {

@@ -105,6 +105,19 @@ pub(crate) async fn at_start(engine: &Engine) {
         }
         Err(e) => tracing::warn!("sweep: cannot list containers: {e}"),
     }
+    // Reaper containers of dead runs: one created and never started stays otherwise.
+    let reapers = vec![labels::REAPER_OF.to_owned()];
+    match engine.client.list_containers(&reapers).await {
+        Ok(found) => {
+            for (c, why) in doomed(found) {
+                tracing::info!(container = %c.name, reason = why, "sweeping a leftover reaper");
+                if let Err(e) = crate::launch::remove(engine, &c.id, &c.name).await {
+                    tracing::warn!("sweep: {e}");
+                }
+            }
+        }
+        Err(e) => tracing::warn!("sweep: cannot list reaper containers: {e}"),
+    }
     match engine.client.list_networks(&managed()).await {
         Ok(found) => {
             for (n, why) in doomed(found) {

@@ -186,7 +186,6 @@ fn leftover(
     boot: &str,
     expires_at: u64,
 ) -> String {
-    use bollard::models::ContainerCreateBody;
     let labels = [
         ("org.fixtures.managed-by", "fixtures".to_owned()),
         ("org.fixtures.run-id", run_id.to_owned()),
@@ -197,6 +196,12 @@ fn leftover(
         ("org.fixtures.expires-at", expires_at.to_string()),
         ("test", "leftover".to_owned()),
     ];
+    create(&labels, true)
+}
+
+/// A container of testsvc's image with `labels`, made by hand; started when `start`.
+fn create(labels: &[(&str, String)], start: bool) -> String {
+    use bollard::models::ContainerCreateBody;
     let image = svc().image_ref();
     common::engine(async |d| {
         let body = ContainerCreateBody {
@@ -210,6 +215,9 @@ fn leftover(
             ..Default::default()
         };
         let id = d.create_container(None, body).await.unwrap().id;
+        if !start {
+            return id;
+        }
         // A reaper watching the run may remove it between the two calls: the start then
         // finds it gone or going, which is what the caller waits for anyway.
         match d.start_container(&id, None).await {
@@ -281,6 +289,53 @@ fn leftovers_of_dead_runs_are_swept_at_the_next_start_and_live_runs_are_not() {
     for id in kept {
         common::remove(id);
     }
+}
+
+/// A reaper container as a run leaves it when its process ends between the reaper's create
+/// and its start: created, never started (so never auto-removed), labelled as the crate labels
+/// reapers.
+fn created_reaper(run_owner: ProcessRef, machine: &str, boot: &str) -> String {
+    let labels = [
+        (
+            "org.fixtures.reaper-of",
+            format!("reaper-{}", std::process::id()),
+        ),
+        ("org.fixtures.run-owner", run_owner.to_string()),
+        ("org.fixtures.machine", machine.to_owned()),
+        ("org.fixtures.boot", boot.to_owned()),
+        ("org.fixtures.expires-at", (unix_now() + 3600).to_string()),
+    ];
+    create(&labels, false)
+}
+
+#[test]
+fn a_reaper_created_and_never_started_is_swept_once_its_run_is_gone() {
+    let mine = plain::fixture().try_lease().expect("starts");
+    let labels = common::labels_of(mine.id());
+    let (machine, boot) = (
+        labels["org.fixtures.machine"].clone(),
+        labels["org.fixtures.boot"].clone(),
+    );
+    drop(mine);
+    let mut dead = Helper::start();
+    let dead_ref = dead.process();
+    dead.kill();
+    let live = Helper::start();
+    let orphan = created_reaper(dead_ref, &machine, &boot);
+    let starting = created_reaper(live.process(), &machine, &boot);
+
+    let out = run(child("leftovers::child_starts_one_container"));
+    assert!(out.status.success(), "{}", text(&out));
+
+    assert!(
+        !common::exists(&orphan),
+        "a dead run's reaper, created and never started, was kept"
+    );
+    assert!(
+        common::exists(&starting),
+        "a live run's reaper (between its create and its start) was swept"
+    );
+    common::remove(&starting);
 }
 
 /// A container whose creation was still in flight when its run's owner died shows up in the
