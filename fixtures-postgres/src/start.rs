@@ -178,6 +178,12 @@ async fn serve(found: (PgServer, PgConnection), setup: &Setup) -> Result<PgServe
     )
     .await?;
     server.set_budget(budget);
+    // Registered before the teardowns below, so it runs after them (newest first) and before
+    // the keeper's: the idle connections are closed once nothing uses them, before the
+    // container goes (see `PgServer::close_idle`).
+    let _ = server.admin_pool();
+    let close_idle = server.close_idle();
+    setup.on_teardown_async("close the idle connections", move || close_idle);
     // Two new connections, opened at once: the admin pool's first, and one kept for the
     // first setup.
     let spare = async {
@@ -187,12 +193,8 @@ async fn serve(found: (PgServer, PgConnection), setup: &Setup) -> Result<PgServe
     };
     futures_util::future::join(crate::server_wide::watch(server.admin_pool(), setup), spare).await;
     // Registered after the server's own teardown, so it runs before it.
-    // Then the idle connections are closed, before the keeper's and the container's end (see
-    // `PgServer::close_idle`).
-    let close_idle = server.close_idle();
-    setup.on_teardown_async("finish dropping test databases", move || async move {
-        crate::drops::done(Duration::from_secs(10)).await;
-        close_idle.await;
+    setup.on_teardown_async("finish dropping test databases", || {
+        crate::drops::done(Duration::from_secs(10))
     });
     Ok(server)
 }
