@@ -76,11 +76,18 @@ pub(crate) async fn grant(
         value: String::new(),
         expected: format!("random bytes from the system ({e})"),
     })?;
-    // md5: a SCRAM login costs a debug-built client ~50 ms per connection.
+    // md5 on a server of ours: a SCRAM login costs a debug-built client ~50 ms per connection.
+    // On any other server the password is stored as the server stores passwords: its
+    // `pg_hba.conf` may ask for SCRAM (the official image's does), which an md5 one fails.
+    let encryption = if server.is_ours() {
+        "SET password_encryption = 'md5'; "
+    } else {
+        ""
+    };
     exec(
         admin,
         format!(
-            "SET password_encryption = 'md5'; \
+            "{encryption}\
              CREATE ROLE {role} LOGIN PASSWORD {pw} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION; \
              RESET password_encryption; ALTER DATABASE {db} OWNER TO {role}",
             role = quote_ident(&name),

@@ -116,6 +116,13 @@ impl PgServer {
             .map_err(Error::sql("connecting", self.admin_database()))
     }
 
+    /// Whether the framework started this server (a container or local server of ours), whose
+    /// `pg_hba.conf` it wrote: md5 passwords are accepted there. On another server the
+    /// authentication method is the server's own choice.
+    pub(crate) fn is_ours(&self) -> bool {
+        self.backend.driver().is_ours()
+    }
+
     /// What `CREATE DATABASE … TEMPLATE` adds for a clone on this server (see
     /// [`Driver::clone_clause`](crate::backend::Driver::clone_clause)).
     pub(crate) fn clone_clause(&self) -> &'static str {
