@@ -73,10 +73,16 @@ fn find_or_start(max_connections: u32) -> Result<(LocalServer, bool), Error> {
     let _held = record
         .lock()
         .map_err(io("locking the run's server record"))?;
-    if let Some(existing) = LocalServer::load(&record)
-        && existing.pid.is_alive()
-    {
-        return Ok((existing, true));
+    if let Some(existing) = LocalServer::load(&record) {
+        if existing.serving() {
+            return Ok((existing, true));
+        }
+        // Stopping (its watcher found it idle): let it go before starting the next one, whose
+        // record replaces its own.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while existing.pid.is_alive() && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
     // The watchdog first: a run killed while the data directory is being copied or the
     // server is starting leaves a folder only it (or the next run's sweep) would remove.

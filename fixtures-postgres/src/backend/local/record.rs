@@ -105,6 +105,16 @@ impl LocalServer {
 }
 
 impl LocalServer {
+    /// Whether the server serves: its process alive and its `postmaster.pid` saying `ready`. A
+    /// server its watcher is stopping (no client for `FIXTURES_PG_IDLE_STOP`: a gap between
+    /// two nextest processes) is alive for a moment longer but says `stopping`, and its socket
+    /// is gone: a process that joined it then waited its whole readiness deadline for nothing.
+    pub(crate) fn serving(&self) -> bool {
+        self.pid.is_alive()
+            && fs::read_to_string(self.base.join("data/postmaster.pid"))
+                .is_ok_and(|text| text.lines().nth(7).map(str::trim) == Some("ready"))
+    }
+
     /// Whether the folder is one of ours: `run-…` directly in the data root.
     fn base_is_ours(&self) -> bool {
         self.base.parent() == Some(data_root().as_path())
