@@ -148,20 +148,31 @@ pub(crate) async fn hold(
     let mut pause = Duration::from_millis(5);
     let mut first = Some(conn);
     let (mut conn, held) = loop {
+        let reused = first.is_some();
         let next = match first.take() {
             Some(c) => Ok(c),
             None => PgConnection::connect_with(&options).await,
         };
         match next {
             Ok(mut c) => {
-                sqlx::query(
+                let locked = sqlx::query(
                     "SELECT set_config('application_name', $1, false), pg_advisory_lock_shared($2)",
                 )
                 .bind(format!("fixtures-keeper {run}"))
                 .bind(run_key(run))
                 .execute(&mut c)
-                .await
-                .map_err(Error::sql("taking the run's keeper lock", &database))?;
+                .await;
+                match locked {
+                    // The connection that found the server ready was lost meanwhile (seen on a
+                    // shared server under load: EOF): a new one, once.
+                    Err(sqlx::Error::Io(e)) if reused => {
+                        tracing::debug!("the ready connection was lost ({e}): a new keeper");
+                        continue;
+                    }
+                    other => {
+                        other.map_err(Error::sql("taking the run's keeper lock", &database))?;
+                    }
+                }
                 let held = match total {
                     None => Some(Vec::new()),
                     Some(t) => take(&mut c, join.map_or(0, |j| j.units), t, &[])

@@ -24,7 +24,8 @@ pub(crate) fn run(cmd: &mut Command, deadline: Duration) -> Output {
     while c.try_wait().unwrap().is_none() {
         if start.elapsed() > deadline {
             let _ = c.kill();
-            panic!("child did not finish within {deadline:?}");
+            let out = c.wait_with_output().unwrap();
+            panic!("child did not finish within {deadline:?}:\n{}", text(&out));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
