@@ -34,6 +34,8 @@ mod marked {
         cases::removes_the_first_task(&spawn_store(db::fixture()).await).await;
     }
 
+    /// Marked again on its own: its tests are ignored once.
+    #[fixtures_postgres::needs_services]
     mod nested {
         use crate::common::{cases, spawn_store};
         use crate::pg::suite_scope::db;

@@ -42,31 +42,27 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         ));
     }
     let mut item: Item = syn::parse2(item)?;
-    if flag(SKIP) && !flag(REQUIRE) {
-        match &mut item {
-            Item::Fn(f) => ignore(&mut f.attrs),
-            Item::Mod(m) => match &mut m.content {
-                Some((_, items)) => ignore_tests_in(items),
-                None => {
-                    return Err(syn::Error::new_spanned(
-                        &m.ident,
-                        "#[needs_services] on a module needs its tests inline (`mod name { … }`); \
-                         on a module in a file of its own, mark the tests in that file",
-                    ));
-                }
-            },
-            other => {
+    let switched = flag(SKIP) && !flag(REQUIRE);
+    match &mut item {
+        Item::Fn(f) if switched => ignore(&mut f.attrs),
+        Item::Mod(m) => match &mut m.content {
+            Some((_, items)) if switched => ignore_tests_in(items),
+            Some(_) => {}
+            None => {
                 return Err(syn::Error::new_spanned(
-                    other,
-                    "#[needs_services] marks a test function or an inline module of tests",
+                    &m.ident,
+                    "#[needs_services] on a module needs its tests inline (`mod name { … }`); \
+                     on a module in a file of its own, mark the tests in that file",
                 ));
             }
+        },
+        Item::Fn(_) => {}
+        other => {
+            return Err(syn::Error::new_spanned(
+                other,
+                "#[needs_services] marks a test function or an inline module of tests",
+            ));
         }
-    } else if !matches!(item, Item::Fn(_) | Item::Mod(_)) {
-        return Err(syn::Error::new_spanned(
-            item,
-            "#[needs_services] marks a test function or an inline module of tests",
-        ));
     }
     Ok(quote! {
         #item
@@ -90,8 +86,8 @@ fn ignore(attrs: &mut Vec<Attribute>) {
 fn ignore_tests_in(items: &mut [Item]) {
     for item in items {
         match item {
-            Item::Fn(f) if is_test(f) && !marked(f) => ignore(&mut f.attrs),
-            Item::Mod(m) => {
+            Item::Fn(f) if is_test(f) && !marked(&f.attrs) => ignore(&mut f.attrs),
+            Item::Mod(m) if !marked(&m.attrs) => {
                 if let Some((_, inner)) = &mut m.content {
                     ignore_tests_in(inner);
                 }
@@ -114,7 +110,7 @@ fn is_test(f: &ItemFn) -> bool {
         .any(|a| last_segment_is(a, &["test", "rstest"]))
 }
 
-/// A test marked on its own, inside a marked module: its own mark ignores it.
-fn marked(f: &ItemFn) -> bool {
-    f.attrs.iter().any(|a| last_segment_is(a, &[NAME]))
+/// A test or module marked on its own, inside a marked module: its own mark ignores it.
+fn marked(attrs: &[Attribute]) -> bool {
+    attrs.iter().any(|a| last_segment_is(a, &[NAME]))
 }
